@@ -1,0 +1,32 @@
+/**
+ * One service of the local stack (Cassandra, Memcached, Kubernetes, helm). Each can be replaced by an existing
+ * service through environment variables, in which case the stack never starts or stops it.
+ */
+export interface Component {
+  readonly name: string;
+  /** Environment variables naming an existing service; when any is set the component is external. */
+  readonly externalVars: string[];
+  /** The existing service named by those variables, or undefined when none is set. */
+  fromEnvironment(env: NodeJS.ProcessEnv): Endpoint | undefined;
+  /** Installs or builds what start() needs, once, into the cache. Idempotent; prints progress. */
+  install(): Promise<void>;
+  /** Starts the service's processes and waits for real readiness; returns what clients need to reach it. */
+  start(): Promise<Endpoint>;
+  /** Asks the service itself whether it answers, and which version it is. */
+  probe(endpoint: Endpoint): Promise<Probe>;
+  /** Names of the processes start() records, stopped in reverse order by `down`. */
+  readonly processes: string[];
+}
+
+export interface Endpoint {
+  /** Shown by `status`: host:port or URL. */
+  address: string;
+  /** Written to .tally/env. */
+  env: Record<string, string>;
+}
+
+export interface Probe {
+  ok: boolean;
+  version?: string;
+  detail?: string;
+}

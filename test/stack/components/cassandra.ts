@@ -1,0 +1,76 @@
+import { Client } from 'cassandra-driver';
+import * as path from 'node:path';
+import type { Component, Endpoint, Probe } from '../component';
+import { stackScript, stateDir } from '../paths';
+import { freePort } from '../ports';
+import { isAlive, logPath, runCommand, startProcess } from '../processes';
+import { waitUntil } from '../wait';
+
+const PROCESS = 'cassandra';
+/** The datacenter cassandra-cmd.sh names in cassandra-rackdc.properties. */
+const LOCAL_DC = 'dc1';
+
+/** Asks Cassandra for its release_version over CQL: the readiness check and the version shown by `status`. */
+export async function cassandraVersion(contactPoints: string, localDataCenter: string): Promise<string> {
+  const client = new Client({
+    contactPoints: contactPoints.split(','),
+    localDataCenter,
+    isMetadataSyncEnabled: false,
+    socketOptions: { connectTimeout: 2000, readTimeout: 5000 },
+  });
+  try {
+    await client.connect();
+    const rs = await client.execute('SELECT release_version FROM system.local');
+    return String(rs.first()?.get('release_version'));
+  } finally {
+    await client.shutdown();
+  }
+}
+
+export const cassandra: Component = {
+  name: 'cassandra',
+  externalVars: ['CASSANDRA_CONTACT_POINTS'],
+  processes: [PROCESS],
+
+  fromEnvironment(env) {
+    const points = env.CASSANDRA_CONTACT_POINTS;
+    if (!points) return undefined;
+    return {
+      address: points,
+      env: { CASSANDRA_CONTACT_POINTS: points, CASSANDRA_LOCAL_DC: env.CASSANDRA_LOCAL_DC ?? LOCAL_DC },
+    };
+  },
+
+  async install() {
+    await runCommand('bash', [stackScript('install-cassandra.sh')]);
+  },
+
+  async start(): Promise<Endpoint> {
+    const [nativePort, storagePort, jmxPort] = [await freePort(), await freePort(), await freePort()];
+    const dir = path.join(stateDir(), 'cassandra');
+    const record = startProcess(PROCESS, 'bash', [
+      stackScript('cassandra-cmd.sh'),
+      dir,
+      String(nativePort),
+      String(storagePort),
+      String(jmxPort),
+    ]);
+    const address = `127.0.0.1:${nativePort}`;
+    await waitUntil(async () => (await cassandraVersion(address, LOCAL_DC)).startsWith('5.'), {
+      what: `Cassandra to answer CQL on ${address}`,
+      timeoutMs: 180_000,
+      intervalMs: 1000,
+      logPath: `${path.join(dir, 'logs', 'system.log')} (console: ${logPath(PROCESS)})`,
+      stillRunning: () => isAlive(record),
+    });
+    return { address, env: { CASSANDRA_CONTACT_POINTS: address, CASSANDRA_LOCAL_DC: LOCAL_DC } };
+  },
+
+  async probe(endpoint): Promise<Probe> {
+    const version = await cassandraVersion(
+      endpoint.env.CASSANDRA_CONTACT_POINTS!,
+      endpoint.env.CASSANDRA_LOCAL_DC ?? LOCAL_DC,
+    );
+    return { ok: true, version };
+  },
+};

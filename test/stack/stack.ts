@@ -1,0 +1,184 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Component, Endpoint, Probe } from './component';
+import { cassandra } from './components/cassandra';
+import { helm } from './components/helm';
+import { kubernetes } from './components/kubernetes';
+import { memcached } from './components/memcached';
+import { say } from './log';
+import { ensureDir, stateDir } from './paths';
+import { isAlive, readRecord, stopProcess } from './processes';
+
+/** In start order; `down` stops them in reverse. */
+export function components(): Component[] {
+  return [memcached, cassandra, kubernetes, helm];
+}
+
+interface ComponentState {
+  managed: boolean;
+  endpoint: Endpoint;
+}
+
+interface StackState {
+  components: Record<string, ComponentState>;
+}
+
+function statePath(): string {
+  return path.join(stateDir(), 'state.json');
+}
+
+export function envPath(): string {
+  return path.join(stateDir(), 'env');
+}
+
+function readState(): StackState {
+  try {
+    return JSON.parse(fs.readFileSync(statePath(), 'utf8')) as StackState;
+  } catch {
+    return { components: {} };
+  }
+}
+
+function writeState(state: StackState): void {
+  ensureDir(stateDir());
+  fs.writeFileSync(statePath(), JSON.stringify(state, null, 2));
+  const lines = ['# Written by `npm run up`: the local stack Tally runs against. Load it with: . .tally/env'];
+  for (const c of Object.values(state.components)) {
+    for (const [key, value] of Object.entries(c.endpoint.env)) lines.push(`export ${key}=${shellQuote(value)}`);
+  }
+  fs.writeFileSync(envPath(), lines.join('\n') + '\n');
+}
+
+function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+function processesAlive(c: Component): boolean {
+  return c.processes.every((p) => isAlive(readRecord(p)));
+}
+
+async function safeProbe(c: Component, endpoint: Endpoint): Promise<Probe> {
+  try {
+    return await c.probe(endpoint);
+  } catch (err) {
+    return { ok: false, detail: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+export interface UpResult {
+  /** Components this call started (and so the caller may stop). */
+  started: string[];
+  env: Record<string, string>;
+}
+
+/**
+ * Brings every component up: uses an existing service where the environment names one, keeps what an earlier `up`
+ * started if it still answers, and installs and starts the rest, in parallel.
+ */
+export async function up(): Promise<UpResult> {
+  const state = readState();
+  const toStart: Component[] = [];
+  await Promise.all(
+    components().map(async (c) => {
+      const external = c.fromEnvironment(process.env);
+      if (external) {
+        const probe = await safeProbe(c, external);
+        if (!probe.ok) {
+          throw new Error(
+            `${c.name}: the existing service named by ${c.externalVars.join('/')} does not answer: ${probe.detail ?? 'no detail'}`,
+          );
+        }
+        say(`${c.name}: using the existing service at ${external.address}`);
+        state.components[c.name] = { managed: false, endpoint: external };
+        return;
+      }
+      const previous = state.components[c.name];
+      if (previous?.managed) {
+        const probe = processesAlive(c)
+          ? await safeProbe(c, previous.endpoint)
+          : { ok: false, detail: 'its process is gone' };
+        if (probe.ok) {
+          say(`${c.name}: already running at ${previous.endpoint.address}`);
+          return;
+        }
+        say(`${c.name}: the earlier start no longer answers (${probe.detail ?? 'no detail'}); starting it again`);
+      }
+      // Whatever is left of an earlier start that no longer answers is stopped before starting afresh.
+      for (const p of [...c.processes].reverse()) await stopProcess(p);
+      delete state.components[c.name];
+      toStart.push(c);
+    }),
+  );
+  // Installs run in parallel (downloads and builds overlap); starts too, each waiting on its own readiness.
+  await Promise.all(toStart.map((c) => c.install()));
+  const results = await Promise.allSettled(
+    toStart.map(async (c) => {
+      say(`${c.name}: starting`);
+      const endpoint = await c.start();
+      state.components[c.name] = { managed: true, endpoint };
+      say(`${c.name}: ready at ${endpoint.address}`);
+    }),
+  );
+  writeState(state);
+  const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failures.length > 0) {
+    throw new Error(failures.map((f) => (f.reason instanceof Error ? f.reason.message : String(f.reason))).join('\n'));
+  }
+  const env: Record<string, string> = {};
+  for (const c of Object.values(state.components)) Object.assign(env, c.endpoint.env);
+  return { started: toStart.map((c) => c.name), env };
+}
+
+/** Stops what `up` started (all of it, or only the named components), by recorded pid. */
+export async function down(only?: string[]): Promise<void> {
+  const state = readState();
+  for (const c of components().reverse()) {
+    if (only && !only.includes(c.name)) continue;
+    const s = state.components[c.name];
+    if (s && !s.managed) {
+      delete state.components[c.name];
+      continue;
+    }
+    let stoppedAny = false;
+    for (const p of [...c.processes].reverse()) stoppedAny = (await stopProcess(p)) || stoppedAny;
+    if (stoppedAny) say(`${c.name}: stopped`);
+    delete state.components[c.name];
+  }
+  if (Object.keys(state.components).length === 0) {
+    fs.rmSync(statePath(), { force: true });
+    fs.rmSync(envPath(), { force: true });
+  } else {
+    writeState(state);
+  }
+}
+
+export interface StatusLine {
+  name: string;
+  running: boolean;
+  managed: boolean;
+  address: string;
+  version: string;
+  detail?: string;
+}
+
+export async function status(): Promise<StatusLine[]> {
+  const state = readState();
+  return Promise.all(
+    components().map(async (c): Promise<StatusLine> => {
+      const s =
+        state.components[c.name] ??
+        (c.fromEnvironment(process.env) && { managed: false, endpoint: c.fromEnvironment(process.env)! });
+      if (!s) return { name: c.name, running: false, managed: true, address: '-', version: '-' };
+      const probe =
+        s.managed && !processesAlive(c) ? { ok: false, detail: 'process not running' } : await safeProbe(c, s.endpoint);
+      return {
+        name: c.name,
+        running: probe.ok,
+        managed: s.managed,
+        address: s.endpoint.address,
+        version: probe.version ?? '-',
+        ...(probe.detail ? { detail: probe.detail } : {}),
+      };
+    }),
+  );
+}
