@@ -1,0 +1,176 @@
+import * as memjs from 'memjs';
+import { Client } from 'memjs';
+
+/** The cache is down or did not answer in time: callers fall back to Cassandra, or answer 503 (BestEffort). */
+export class CacheUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CacheUnavailableError';
+  }
+}
+
+export interface CacheSettings {
+  servers: string;
+  /** Per-operation timeout. */
+  timeoutMs: number;
+  /** After a failure the cache is skipped for this long instead of making every request wait for a timeout. */
+  cooldownMs: number;
+}
+
+export function cacheSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): CacheSettings | undefined {
+  const servers = env.MEMCACHED_SERVERS?.trim();
+  if (!servers) return undefined;
+  return {
+    servers,
+    timeoutMs: Number(env.MEMCACHED_TIMEOUT_MS ?? 250),
+    cooldownMs: Number(env.MEMCACHED_COOLDOWN_MS ?? 2000),
+  };
+}
+
+/** BestEffort counts are stored offset by 2^63 so memcached's unsigned decr never clamps a negative count at 0. */
+export const COUNT_OFFSET = 2n ** 63n;
+
+const OP_INCREMENT = 0x05;
+const OP_DECREMENT = 0x06;
+const STATUS_OK = 0;
+
+interface RawResponse {
+  header: { status: number };
+  val: Buffer;
+}
+
+/** memjs internals used for 64-bit incr/decr (memjs's own increment writes 32-bit amounts and misreads results). */
+interface MemjsUtils {
+  makeRequestBuffer(opcode: number, key: string, extras: Buffer, value: string, opaque: number): Buffer;
+}
+const memjsUtils = (memjs as unknown as { Utils: MemjsUtils }).Utils;
+
+interface MemjsInternals {
+  seq: number;
+  incrSeq(): void;
+  perform(
+    key: string,
+    request: Buffer,
+    seq: number,
+    callback: (err: Error | null, response: RawResponse | null) => void,
+  ): void;
+}
+
+/**
+ * A memcached client with a timeout on every operation and a short cool-down after a failure, so an outage costs
+ * one timeout rather than one per request.
+ */
+export class Cache {
+  private readonly client: Client;
+  private downUntil = 0;
+
+  constructor(readonly settings: CacheSettings) {
+    this.client = Client.create(settings.servers, {
+      retries: 1,
+      timeout: settings.timeoutMs / 1000,
+      conntimeout: settings.timeoutMs / 1000,
+      keepAlive: true,
+      failover: false,
+      logger: { log: () => undefined },
+    });
+  }
+
+  get available(): boolean {
+    return Date.now() >= this.downUntil;
+  }
+
+  private async guarded<T>(what: string, op: () => Promise<T>): Promise<T> {
+    if (!this.available)
+      throw new CacheUnavailableError(`memcached (${this.settings.servers}) is cooling down after a failure`);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        op(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`no answer within ${this.settings.timeoutMs} ms`)),
+            this.settings.timeoutMs,
+          );
+        }),
+      ]);
+    } catch (err) {
+      this.downUntil = Date.now() + this.settings.cooldownMs;
+      throw new CacheUnavailableError(`memcached ${what} failed: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async get(key: string): Promise<Buffer | null> {
+    return this.guarded('get', async () => (await this.client.get(key)).value);
+  }
+
+  async set(key: string, value: string, ttlSeconds: number): Promise<void> {
+    await this.guarded('set', async () => {
+      await this.client.set(key, value, { expires: ttlSeconds });
+    });
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.guarded('delete', async () => {
+      await this.client.delete(key);
+    });
+  }
+
+  /**
+   * Adds delta to an offset-encoded count, creating it (with the TTL) when missing, and returns the new count.
+   * Binary-protocol incr/decr with a 64-bit amount and initial value, sent through memjs's connection handling.
+   */
+  async addToCount(key: string, delta: number, ttlSeconds: number): Promise<bigint> {
+    const amount = BigInt(Math.abs(delta));
+    const opcode = delta >= 0 ? OP_INCREMENT : OP_DECREMENT;
+    const initial = COUNT_OFFSET + BigInt(delta);
+    const extras = Buffer.alloc(20);
+    extras.writeBigUInt64BE(amount, 0);
+    extras.writeBigUInt64BE(initial, 8);
+    extras.writeUInt32BE(ttlSeconds, 16);
+    const value = await this.guarded('incr', () => this.perform(opcode, key, extras));
+    return value - COUNT_OFFSET;
+  }
+
+  /** The offset-encoded count stored at key, or undefined when missing. */
+  async readCount(key: string): Promise<bigint | undefined> {
+    const raw = await this.get(key);
+    if (raw === null) return undefined;
+    return BigInt(raw.toString('ascii').trim()) - COUNT_OFFSET;
+  }
+
+  private perform(opcode: number, key: string, extras: Buffer): Promise<bigint> {
+    const internals = this.client as unknown as MemjsInternals;
+    internals.incrSeq();
+    const seq = internals.seq;
+    const request = memjsUtils.makeRequestBuffer(opcode, key, extras, '', seq);
+    return new Promise((resolve, reject) => {
+      internals.perform(key, request, seq, (err, response) => {
+        if (err || !response) return reject(err ?? new Error('no response'));
+        if (response.header.status !== STATUS_OK)
+          return reject(new Error(`status ${response.header.status} for ${key}`));
+        resolve(response.val.readBigUInt64BE(0));
+      });
+    });
+  }
+
+  /** memcached's stats of every server (get_hits, get_misses, ...). */
+  async stats(): Promise<Record<string, string>[]> {
+    return this.guarded('stats', () => {
+      return new Promise((resolve, reject) => {
+        const out: Record<string, string>[] = [];
+        let pending = this.client.servers.length;
+        this.client.stats((err, _server, stats) => {
+          if (err) return reject(err);
+          out.push(stats ?? {});
+          if (--pending === 0) resolve(out);
+        });
+      });
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

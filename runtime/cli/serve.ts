@@ -1,0 +1,67 @@
+import { parseArgs } from 'node:util';
+import { FileNamespaceSource } from '../namespace/file-source';
+import { createLogger } from '../observability/log';
+import { startRuntime } from '../server';
+import { boolOption, intOption, stringOption } from './options';
+
+export const serveHelp = `usage: tally serve [options]
+
+Serves the counter HTTP API for the namespaces it is given.
+
+options (each also settable by the environment variable in brackets):
+  --namespaces PATH   a CounterNamespace/CounterNamespaceConfig YAML file, or a directory of them; reloaded on
+                      change                                                        [TALLY_NAMESPACES]
+  --provision         create missing keyspaces and tables at start-up (without the operator)  [TALLY_PROVISION=true]
+  --port N            HTTP port (default 8080; 0 picks a free one)                  [TALLY_PORT]
+  --host ADDR         address to listen on (default 0.0.0.0)                        [TALLY_HOST]
+  -h, --help          this text
+
+environment:
+  CASSANDRA_CONTACT_POINTS  host:port[,host:port...] (required)
+  CASSANDRA_LOCAL_DC        the local datacenter (required)
+  CASSANDRA_USERNAME, CASSANDRA_PASSWORD   credentials, if Cassandra requires them
+  CASSANDRA_REQUEST_TIMEOUT_MS             per-request timeout (default 1000)
+  MEMCACHED_SERVERS         host:port[,host:port...] (BestEffort counters and the rollup cache)
+  LOG_LEVEL                 trace|debug|info|warn|error (default info); logs are JSON lines on stdout`;
+
+export async function runServe(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      namespaces: { type: 'string' },
+      provision: { type: 'boolean' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(`${serveHelp}\n`);
+    return 0;
+  }
+  const namespaces = stringOption(values.namespaces, 'TALLY_NAMESPACES');
+  if (!namespaces)
+    throw Object.assign(new Error('--namespaces PATH (or TALLY_NAMESPACES) is required'), {
+      code: 'ERR_PARSE_ARGS_USAGE',
+    });
+  const log = createLogger('tally-runtime');
+  const runtime = await startRuntime({
+    source: new FileNamespaceSource(namespaces),
+    port: intOption(values.port, 'TALLY_PORT', 8080, '--port'),
+    host: stringOption(values.host, 'TALLY_HOST', '0.0.0.0')!,
+    provision: boolOption(values.provision, 'TALLY_PROVISION'),
+    log,
+  });
+  // Finish in-flight requests and rollups on SIGTERM (Kubernetes) or SIGINT (a terminal).
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      log.info({ signal }, 'shutting down');
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await runtime.close();
+  return 0;
+}

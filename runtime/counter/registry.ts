@@ -1,0 +1,166 @@
+import type { Client } from 'cassandra-driver';
+import type { Cache } from '../cache/memcached';
+import { RollupCache } from '../cache/rollup-cache';
+import type { NamespaceConfig } from '../namespace/config';
+import type { NamespaceSnapshot } from '../namespace/source';
+import type { Logger } from '../observability/log';
+import type { RuntimeMetrics } from '../observability/metrics';
+import { CounterStore } from '../storage/counter-store';
+import { ensureSchema, readTable } from '../storage/schema';
+import { AccurateCounters } from './accurate';
+import { BestEffortCounters } from './best-effort';
+import { namespaceNotFound, unavailable } from './errors';
+import { EventualCounters } from './eventual';
+import type { CounterOps } from './types';
+
+export interface ServedNamespace {
+  config: NamespaceConfig;
+  ops: CounterOps;
+  ready: boolean;
+  /** Why the namespace is not ready (e.g. its tables do not exist yet). */
+  reason?: string;
+}
+
+export interface RegistryDeps {
+  cassandra: Client;
+  cache: Cache | undefined;
+  metrics: RuntimeMetrics;
+  log: Logger;
+  /** Create missing keyspaces and tables (file mode with --provision); otherwise the operator does. */
+  provision: boolean;
+  now?: () => number;
+}
+
+/** How often a namespace whose tables are missing is checked again. */
+const RECHECK_MS = 2000;
+
+/**
+ * The namespaces this process serves, kept in line with the source's snapshots: new ones are prepared (schema
+ * checked or provisioned), changed ones replaced, removed ones closed. A bad document never affects the others.
+ */
+export class NamespaceRegistry {
+  private readonly served = new Map<string, ServedNamespace>();
+  private applying: Promise<void> = Promise.resolve();
+  private recheck: NodeJS.Timeout | undefined;
+  loaded = false;
+  errors: string[] = [];
+
+  constructor(private readonly deps: RegistryDeps) {}
+
+  /** Applies snapshots one at a time, in order. */
+  apply(snapshot: NamespaceSnapshot): Promise<void> {
+    this.applying = this.applying
+      .then(() => this.applyNow(snapshot))
+      .catch((err: Error) => this.deps.log.error({ err: err.message }, 'applying namespaces failed'));
+    return this.applying;
+  }
+
+  private async applyNow(snapshot: NamespaceSnapshot): Promise<void> {
+    const { log } = this.deps;
+    this.errors = snapshot.errors;
+    for (const e of snapshot.errors) log.warn({ problem: e }, 'namespace document rejected');
+    const wanted = new Map(snapshot.namespaces.map((c) => [c.name, c]));
+    for (const [name, current] of this.served) {
+      const next = wanted.get(name);
+      if (!next || JSON.stringify(next) !== JSON.stringify(current.config)) {
+        this.served.delete(name);
+        await current.ops.close();
+        if (!next) log.info({ namespace: name }, 'namespace removed');
+      }
+    }
+    for (const config of snapshot.namespaces) {
+      if (this.served.has(config.name)) continue;
+      const entry: ServedNamespace = { config, ops: this.createOps(config), ready: false, reason: 'checking schema' };
+      this.served.set(config.name, entry);
+      await this.prepare(entry);
+      log.info(
+        { namespace: config.name, counterType: config.counterType, ready: entry.ready, reason: entry.reason },
+        'namespace loaded',
+      );
+    }
+    this.loaded = true;
+    this.updateGauges();
+    this.scheduleRecheck();
+  }
+
+  private createOps(config: NamespaceConfig): CounterOps {
+    const { cassandra, cache, metrics, log, now } = this.deps;
+    if (config.counterType === 'BestEffort') return new BestEffortCounters(config, cache);
+    const deps = {
+      store: new CounterStore(cassandra, config),
+      cache: cache ? new RollupCache(cache, config) : undefined,
+      metrics,
+      log: log.child({ namespace: config.name }),
+      ...(now ? { now } : {}),
+    };
+    return config.counterType === 'Eventual' ? new EventualCounters(deps) : new AccurateCounters(deps);
+  }
+
+  /** BestEffort needs only memcached; durable types need their tables (created here when provisioning). */
+  private async prepare(entry: ServedNamespace): Promise<void> {
+    const { config } = entry;
+    if (config.counterType === 'BestEffort') {
+      entry.ready = true;
+      delete entry.reason;
+      return;
+    }
+    const { keyspace, eventsTable, rollupsTable } = config.cassandra;
+    try {
+      if (this.deps.provision) await ensureSchema(this.deps.cassandra, config);
+      const missing: string[] = [];
+      for (const table of [eventsTable, rollupsTable]) {
+        if (!(await readTable(this.deps.cassandra, keyspace, table))) missing.push(`${keyspace}.${table}`);
+      }
+      entry.ready = missing.length === 0;
+      if (entry.ready) delete entry.reason;
+      else
+        entry.reason = `table(s) ${missing.join(', ')} do not exist yet (provisioned by the operator, or serve --provision)`;
+    } catch (err) {
+      entry.ready = false;
+      entry.reason = `checking the schema in Cassandra failed: ${(err as Error).message}`;
+    }
+  }
+
+  private scheduleRecheck(): void {
+    clearTimeout(this.recheck);
+    if ([...this.served.values()].every((s) => s.ready)) return;
+    this.recheck = setTimeout(() => {
+      this.applying = this.applying.then(async () => {
+        for (const entry of this.served.values()) if (!entry.ready) await this.prepare(entry);
+        this.updateGauges();
+        this.scheduleRecheck();
+      });
+    }, RECHECK_MS);
+    this.recheck.unref();
+  }
+
+  private updateGauges(): void {
+    const all = [...this.served.values()];
+    this.deps.metrics.namespaces.set({ ready: 'true' }, all.filter((s) => s.ready).length);
+    this.deps.metrics.namespaces.set({ ready: 'false' }, all.filter((s) => !s.ready).length);
+    this.deps.metrics.namespaceErrors.set(this.errors.length);
+  }
+
+  /** The namespace's operations, or the API error a client should see. */
+  get(name: string): CounterOps {
+    const entry = this.served.get(name);
+    if (!entry) throw namespaceNotFound(name);
+    if (!entry.ready) throw unavailable(`namespace "${name}" is not ready: ${entry.reason ?? 'unknown reason'}`, 5);
+    return entry.ops;
+  }
+
+  find(name: string): ServedNamespace | undefined {
+    return this.served.get(name);
+  }
+
+  list(): ServedNamespace[] {
+    return [...this.served.values()].sort((a, b) => a.config.name.localeCompare(b.config.name));
+  }
+
+  async close(): Promise<void> {
+    clearTimeout(this.recheck);
+    await this.applying;
+    for (const entry of this.served.values()) await entry.ops.close();
+    this.served.clear();
+  }
+}

@@ -1,0 +1,220 @@
+import { NAMESPACE_NAME_PATTERN } from '../namespace/config';
+
+/** Limits a request must stay within; the OpenAPI document states them and validation enforces them from it. */
+export const LIMITS = {
+  counterNameMaxLength: 256,
+  tokenMaxLength: 128,
+  bodyMaxBytes: 16 * 1024,
+} as const;
+
+/** No control characters: names end up in logs, cache keys and CQL values. */
+export const COUNTER_NAME_PATTERN = '^[^\\u0000-\\u001f\\u007f]+$';
+
+const namespaceName = {
+  type: 'string',
+  pattern: NAMESPACE_NAME_PATTERN,
+  description: 'A counter namespace served by this runtime (GET /v1/namespaces).',
+  examples: ['orders'],
+};
+const counterName = {
+  type: 'string',
+  minLength: 1,
+  maxLength: LIMITS.counterNameMaxLength,
+  pattern: COUNTER_NAME_PATTERN,
+  description: 'The counter, unique within its namespace. Counters need not be created first.',
+  examples: ['checkout-clicks'],
+};
+
+const schemas = {
+  IdempotencyToken: {
+    type: 'object',
+    description:
+      'Identifies one mutation: retrying or hedging with the same token and generation_time never counts twice. ' +
+      'Without one the server makes one, and such a call is NOT safe to retry (the response returns the token used).',
+    required: ['token', 'generation_time'],
+    additionalProperties: false,
+    properties: {
+      token: {
+        type: 'string',
+        minLength: 1,
+        maxLength: LIMITS.tokenMaxLength,
+        examples: ['5f1d7c9e-3b7a-4d2e-9a51-0c2b6f4e8d10'],
+      },
+      generation_time: {
+        type: 'string',
+        format: 'date-time',
+        description: 'When the client made the token (RFC 3339). Must be within the namespace accept limit of now.',
+        examples: ['2024-10-05T14:48:00Z'],
+      },
+    },
+  },
+  AddCountRequest: {
+    type: 'object',
+    required: ['namespace', 'counter_name', 'delta'],
+    additionalProperties: false,
+    properties: {
+      namespace: namespaceName,
+      counter_name: counterName,
+      delta: {
+        type: 'integer',
+        minimum: Number.MIN_SAFE_INTEGER,
+        maximum: Number.MAX_SAFE_INTEGER,
+        description: 'May be negative.',
+        examples: [2],
+      },
+      idempotency_token: { $ref: '#/components/schemas/IdempotencyToken' },
+    },
+  },
+  GetCountRequest: {
+    type: 'object',
+    required: ['namespace', 'counter_name'],
+    additionalProperties: false,
+    properties: { namespace: namespaceName, counter_name: counterName },
+  },
+  ClearCountRequest: {
+    type: 'object',
+    required: ['namespace', 'counter_name'],
+    additionalProperties: false,
+    properties: {
+      namespace: namespaceName,
+      counter_name: counterName,
+      idempotency_token: { $ref: '#/components/schemas/IdempotencyToken' },
+    },
+  },
+  MutationResponse: {
+    type: 'object',
+    required: ['idempotency_token'],
+    properties: { idempotency_token: { $ref: '#/components/schemas/IdempotencyToken' } },
+  },
+  CountResponse: {
+    type: 'object',
+    required: ['count'],
+    properties: {
+      count: { type: 'integer' },
+      as_of: {
+        type: 'string',
+        format: 'date-time',
+        description:
+          'The instant the count is exact for: the rollup time for Eventual reads, the read time for Accurate.',
+      },
+      idempotency_token: { $ref: '#/components/schemas/IdempotencyToken' },
+    },
+  },
+  Error: {
+    type: 'object',
+    required: ['error'],
+    properties: {
+      error: {
+        type: 'object',
+        required: ['code', 'message'],
+        properties: {
+          code: { type: 'string', examples: ['INVALID_ARGUMENT'] },
+          message: { type: 'string' },
+          field: {
+            type: 'string',
+            description: 'The request field at fault, dotted (idempotency_token.generation_time).',
+          },
+        },
+      },
+    },
+  },
+} as const;
+
+const errorResponse = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+});
+
+const commonErrors = {
+  '400': errorResponse('Malformed JSON, a missing or wrongly typed field, or a value out of bounds.'),
+  '404': errorResponse('The namespace is not served here.'),
+  '413': errorResponse('The body is larger than the limit.'),
+  '503': errorResponse('A store the call needs is unavailable; retry after the Retry-After header (seconds).'),
+};
+
+function operation(id: string, summary: string, request: keyof typeof schemas, response: keyof typeof schemas) {
+  return {
+    post: {
+      operationId: id,
+      summary,
+      requestBody: {
+        required: true,
+        content: { 'application/json': { schema: { $ref: `#/components/schemas/${request}` } } },
+      },
+      responses: {
+        '200': {
+          description: 'OK',
+          content: { 'application/json': { schema: { $ref: `#/components/schemas/${response}` } } },
+        },
+        ...commonErrors,
+      },
+    },
+  };
+}
+
+/**
+ * The runtime's OpenAPI 3.1 document. Request validation is compiled from these very schemas (http/validate.ts), so
+ * the document and the server cannot drift apart.
+ */
+export const openApiDocument = {
+  openapi: '3.1.0',
+  info: {
+    title: 'Tally counter API',
+    version: '1.0.0',
+    description:
+      "Distributed counters after Netflix's Distributed Counter Abstraction: namespaces of BestEffort, Eventual and Accurate counters.",
+  },
+  paths: {
+    '/v1/counter/AddCount': operation(
+      'AddCount',
+      'Adds delta (may be negative) to a counter.',
+      'AddCountRequest',
+      'MutationResponse',
+    ),
+    '/v1/counter/AddAndGetCount': operation(
+      'AddAndGetCount',
+      'Adds delta and returns the count after it.',
+      'AddCountRequest',
+      'CountResponse',
+    ),
+    '/v1/counter/GetCount': operation('GetCount', "Returns a counter's count.", 'GetCountRequest', 'CountResponse'),
+    '/v1/counter/ClearCount': operation('ClearCount', 'Resets a counter to 0.', 'ClearCountRequest', 'CountResponse'),
+    '/v1/namespaces/{namespace}/counters/{counter_name}': {
+      get: {
+        operationId: 'GetCountByPath',
+        summary: 'GetCount for curl.',
+        parameters: [
+          { name: 'namespace', in: 'path', required: true, schema: namespaceName },
+          { name: 'counter_name', in: 'path', required: true, schema: counterName },
+        ],
+        responses: {
+          '200': {
+            description: 'OK',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/CountResponse' } } },
+          },
+          ...commonErrors,
+        },
+      },
+    },
+    '/v1/namespaces': {
+      get: {
+        operationId: 'ListNamespaces',
+        summary: 'The namespaces this process serves, with their settings.',
+        responses: { '200': { description: 'OK' } },
+      },
+    },
+    '/healthz': { get: { summary: 'Liveness.', responses: { '200': { description: 'alive' } } } },
+    '/readyz': {
+      get: {
+        summary: 'Readiness: Cassandra reachable and namespaces loaded.',
+        responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } },
+      },
+    },
+    '/metrics': {
+      get: { summary: 'Prometheus metrics.', responses: { '200': { description: 'text exposition format' } } },
+    },
+  },
+  components: { schemas },
+} as const;
+
+export type SchemaName = keyof typeof schemas;

@@ -1,0 +1,89 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadNamespaceDocuments } from './load';
+import { dedupeByName, type NamespaceSnapshot, type NamespaceSource } from './source';
+
+const EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
+
+/** Reads a file, or every YAML/JSON file directly in a directory (sorted by name), into a snapshot. */
+export function readNamespaceFiles(target: string): NamespaceSnapshot {
+  let files: string[];
+  try {
+    files = fs.statSync(target).isDirectory()
+      ? fs
+          .readdirSync(target)
+          .filter((f) => EXTENSIONS.has(path.extname(f)))
+          .sort()
+          .map((f) => path.join(target, f))
+      : [target];
+  } catch (err) {
+    return { namespaces: [], errors: [`${target}: cannot read: ${(err as Error).message}`] };
+  }
+  const loaded: { source: string; config: import('./config').NamespaceConfig }[] = [];
+  const errors: string[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      errors.push(`${file}: cannot read: ${(err as Error).message}`);
+      continue;
+    }
+    for (const doc of loadNamespaceDocuments(text, file)) {
+      if (doc.ok) loaded.push(doc);
+      else errors.push(doc.error);
+    }
+  }
+  const snapshot = dedupeByName(loaded);
+  return { namespaces: snapshot.namespaces, errors: [...errors, ...snapshot.errors] };
+}
+
+/**
+ * Namespaces from a file or directory, reloaded on change. fs.watch gives quick reloads; a slow poll catches what it
+ * misses (editors that replace files, network file systems, ConfigMap volume symlink swaps).
+ */
+export class FileNamespaceSource implements NamespaceSource {
+  private watcher: fs.FSWatcher | undefined;
+  private poll: NodeJS.Timeout | undefined;
+  private debounce: NodeJS.Timeout | undefined;
+  private last = '';
+
+  constructor(
+    private readonly target: string,
+    private readonly pollMs = 2000,
+  ) {}
+
+  get description(): string {
+    return `files at ${this.target}`;
+  }
+
+  start(onChange: (snapshot: NamespaceSnapshot) => void): Promise<void> {
+    const reload = (): void => {
+      const snapshot = readNamespaceFiles(this.target);
+      const fingerprint = JSON.stringify(snapshot);
+      if (fingerprint === this.last) return;
+      this.last = fingerprint;
+      onChange(snapshot);
+    };
+    reload();
+    try {
+      this.watcher = fs.watch(this.target, () => {
+        clearTimeout(this.debounce);
+        this.debounce = setTimeout(reload, 100);
+      });
+      this.watcher.on('error', () => undefined);
+    } catch {
+      // Watching is an optimisation; the poll below still reloads.
+    }
+    this.poll = setInterval(reload, this.pollMs);
+    this.poll.unref();
+    return Promise.resolve();
+  }
+
+  stop(): Promise<void> {
+    this.watcher?.close();
+    clearInterval(this.poll);
+    clearTimeout(this.debounce);
+    return Promise.resolve();
+  }
+}

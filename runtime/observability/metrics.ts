@@ -1,0 +1,75 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * The runtime's Prometheus metrics, in one place. Names in base units with a tally_ prefix; labels low-cardinality
+ * (never the counter name).
+ */
+export function createRuntimeMetrics(registry = new Registry()) {
+  collectDefaultMetrics({ register: registry, prefix: 'tally_runtime_' });
+  return {
+    registry,
+    requests: new Counter({
+      name: 'tally_requests_total',
+      help: 'Counter API requests by operation, namespace and HTTP status.',
+      labelNames: ['op', 'namespace', 'status'] as const,
+      registers: [registry],
+    }),
+    requestDuration: new Histogram({
+      name: 'tally_request_duration_seconds',
+      help: 'Counter API latency by operation.',
+      labelNames: ['op'] as const,
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    cache: new Counter({
+      name: 'tally_cache_requests_total',
+      help: 'Rollup cache lookups by result: hit, miss or error.',
+      labelNames: ['namespace', 'result'] as const,
+      registers: [registry],
+    }),
+    rollups: new Counter({
+      name: 'tally_rollups_total',
+      help: 'Rollups by result: rolled (new checkpoint), current (nothing new), unknown-counter, error.',
+      labelNames: ['namespace', 'result'] as const,
+      registers: [registry],
+    }),
+    rollupEvents: new Counter({
+      name: 'tally_rollup_events_total',
+      help: 'Events aggregated by rollups.',
+      labelNames: ['namespace'] as const,
+      registers: [registry],
+    }),
+    rollupLag: new Histogram({
+      name: 'tally_rollup_lag_seconds',
+      help: 'How far behind the immutable horizon a counter checkpoint was when it was rolled up.',
+      labelNames: ['namespace'] as const,
+      buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 900, 3600],
+      registers: [registry],
+    }),
+    queueDepth: new Gauge({
+      name: 'tally_rollup_queue_depth',
+      help: 'Counters waiting for a rollup, per namespace.',
+      labelNames: ['namespace'] as const,
+      registers: [registry],
+    }),
+    triggersDropped: new Counter({
+      name: 'tally_rollup_triggers_dropped_total',
+      help: 'Rollup triggers dropped because the queues were full.',
+      labelNames: ['namespace'] as const,
+      registers: [registry],
+    }),
+    namespaces: new Gauge({
+      name: 'tally_namespaces',
+      help: 'Namespaces served, by readiness.',
+      labelNames: ['ready'] as const,
+      registers: [registry],
+    }),
+    namespaceErrors: new Gauge({
+      name: 'tally_namespace_config_errors',
+      help: 'Namespace documents rejected at the last load.',
+      registers: [registry],
+    }),
+  };
+}
+
+export type RuntimeMetrics = ReturnType<typeof createRuntimeMetrics>;

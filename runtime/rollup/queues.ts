@@ -1,0 +1,166 @@
+import { fnv1a } from '../storage/buckets';
+import { DueHeap } from './heap';
+
+export interface RollupQueueOptions {
+  queues: number;
+  /** Pending triggers kept across all queues; beyond it triggers are dropped (and counted). */
+  capacity: number;
+  batchSize: number;
+  /** Rollups running at once across all queues. */
+  concurrency: number;
+  /** A counter is rolled up at most once per this window. */
+  coalesceMs: number;
+}
+
+export interface RollupQueueEvents {
+  onDrop?(counter: string): void;
+  onError?(counter: string, err: unknown): void;
+  onDone?(counter: string): void;
+}
+
+class Semaphore {
+  private waiting: (() => void)[] = [];
+  constructor(private available: number) {}
+  async acquire(): Promise<void> {
+    if (this.available > 0) {
+      this.available--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.available++;
+  }
+}
+
+/** How long a queue with nothing due sleeps at most before looking again. */
+const IDLE_POLL_MS = 200;
+/** A failed rollup is tried again after this long (the next read or write would trigger it anyway). */
+const RETRY_AFTER_MS = 1000;
+
+/**
+ * In-memory rollup triggers, as in the design: a counter goes to one of N queues by a hash of its name; a counter
+ * already waiting is not queued twice, and one rolled up recently waits out the coalesce window; each queue drains
+ * due counters in batches, with a shared bound on rollups in flight (back-pressure: a queue takes its next batch only
+ * when the last one finished). Not durable by design: a lost trigger only delays a rollup until the next read,
+ * write or sweep.
+ */
+export class RollupQueues {
+  private readonly heaps: DueHeap[];
+  private readonly pending = new Map<string, number>();
+  /** Insertion-ordered by completion time, so stale entries are pruned from the front. */
+  private readonly lastRolled = new Map<string, number>();
+  private readonly semaphore: Semaphore;
+  private readonly wakers: ((() => void) | undefined)[];
+  private running = false;
+  private loops: Promise<void>[] = [];
+  dropped = 0;
+
+  constructor(
+    private readonly opts: RollupQueueOptions,
+    private readonly rollup: (counter: string) => Promise<void>,
+    private readonly events: RollupQueueEvents = {},
+    private readonly now: () => number = Date.now,
+  ) {
+    this.heaps = Array.from({ length: opts.queues }, () => new DueHeap());
+    this.wakers = new Array<(() => void) | undefined>(opts.queues).fill(undefined);
+    this.semaphore = new Semaphore(opts.concurrency);
+  }
+
+  get depth(): number {
+    return this.pending.size;
+  }
+
+  depthOf(queue: number): number {
+    return this.heaps[queue]?.size ?? 0;
+  }
+
+  queueOf(counter: string): number {
+    return fnv1a(counter) % this.opts.queues;
+  }
+
+  /** Asks for a rollup of counter no earlier than notBeforeMs. Returns false when the trigger was dropped. */
+  trigger(counter: string, notBeforeMs: number = this.now()): boolean {
+    if (this.pending.has(counter)) return true;
+    if (this.pending.size >= this.opts.capacity) {
+      this.dropped++;
+      this.events.onDrop?.(counter);
+      return false;
+    }
+    const last = this.lastRolled.get(counter);
+    const due = Math.max(notBeforeMs, last === undefined ? 0 : last + this.opts.coalesceMs);
+    this.pending.set(counter, due);
+    const q = this.queueOf(counter);
+    this.heaps[q]!.push(counter, due);
+    this.wakers[q]?.();
+    return true;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loops = this.heaps.map((_, i) => this.drain(i));
+  }
+
+  /** Stops taking new batches and waits for the rollups in flight. Pending triggers are dropped (not durable). */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wakers.forEach((w) => w?.());
+    await Promise.all(this.loops);
+  }
+
+  private async drain(q: number): Promise<void> {
+    const heap = this.heaps[q]!;
+    while (this.running) {
+      const now = this.now();
+      const batch: string[] = [];
+      while (batch.length < this.opts.batchSize && heap.size > 0 && heap.peekDue()! <= now) {
+        const item = heap.pop()!;
+        batch.push(item.key);
+      }
+      if (batch.length === 0) {
+        const nextDue = heap.peekDue();
+        const wait = nextDue === undefined ? IDLE_POLL_MS : Math.min(IDLE_POLL_MS, Math.max(1, nextDue - now));
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, wait);
+          function done(): void {
+            clearTimeout(timer);
+            resolve();
+          }
+          this.wakers[q] = done;
+        });
+        this.wakers[q] = undefined;
+        continue;
+      }
+      await Promise.all(batch.map((counter) => this.runOne(counter)));
+      this.pruneLastRolled();
+    }
+  }
+
+  private async runOne(counter: string): Promise<void> {
+    await this.semaphore.acquire();
+    // Leaving `pending` before the rollup starts lets a write that lands during it queue the next rollup.
+    this.pending.delete(counter);
+    try {
+      await this.rollup(counter);
+      this.events.onDone?.(counter);
+    } catch (err) {
+      this.events.onError?.(counter, err);
+      this.trigger(counter, this.now() + RETRY_AFTER_MS);
+    } finally {
+      this.lastRolled.delete(counter);
+      this.lastRolled.set(counter, this.now());
+      this.semaphore.release();
+    }
+  }
+
+  private pruneLastRolled(): void {
+    const oldest = this.now() - this.opts.coalesceMs;
+    for (const [counter, at] of this.lastRolled) {
+      if (at > oldest) break;
+      this.lastRolled.delete(counter);
+    }
+  }
+}

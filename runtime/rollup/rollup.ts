@@ -1,0 +1,61 @@
+import type { RollupCache } from '../cache/rollup-cache';
+import type { Checkpoint, CounterStore } from '../storage/counter-store';
+import { countAsOf } from './count';
+
+export interface RollupOutcome {
+  counter: string;
+  /** rolled: a new checkpoint was written; current: the checkpoint already covers every immutable event. */
+  result: 'rolled' | 'current' | 'unknown-counter';
+  checkpoint?: Checkpoint;
+  /** How far the previous checkpoint lagged behind the new one. */
+  lagMs?: number;
+  eventsRead: number;
+  cacheError?: string;
+}
+
+/** The newest instant whose events can no longer change: now - accept limit - settle margin. */
+export function immutableBefore(store: CounterStore, nowMs: number): number {
+  const { acceptLimitSeconds } = store.config.eventStorage;
+  return nowMs - acceptLimitSeconds * 1000 - store.config.rollup.settleMarginMs;
+}
+
+/**
+ * Rolls one counter up to the immutable horizon and stores the checkpoint in Cassandra, then in the cache.
+ * Any number of processes may do this at once for the same counter: each aggregates only immutable windows, so
+ * each computes the exact count for its horizon, and the checkpoint's write timestamp (its rollup time) lets the
+ * newest win.
+ */
+export async function rollupCounter(
+  store: CounterStore,
+  cache: RollupCache | undefined,
+  counter: string,
+  nowMs: number,
+): Promise<RollupOutcome> {
+  const horizon = immutableBefore(store, nowMs);
+  const row = await store.readRow(counter);
+  if (!row.checkpoint && row.firstWriteMs === undefined) return { counter, result: 'unknown-counter', eventsRead: 0 };
+  // Nothing newer than the checkpoint was written: it is still exact, so skip the write (idle counters cost reads only).
+  const cp = row.checkpoint;
+  if (cp && (cp.timeMs >= horizon || ((row.lastWriteMs ?? 0) <= cp.timeMs && (row.lastClearMs ?? 0) <= cp.timeMs))) {
+    return { counter, result: 'current', checkpoint: cp, eventsRead: 0 };
+  }
+  const counted = await countAsOf(store, row, horizon, nowMs);
+  const checkpoint: Checkpoint = { count: counted.count, timeMs: horizon };
+  await store.writeCheckpoint(counter, checkpoint);
+  const outcome: RollupOutcome = {
+    counter,
+    result: 'rolled',
+    checkpoint,
+    eventsRead: counted.eventsRead,
+    ...(row.checkpoint ? { lagMs: horizon - row.checkpoint.timeMs } : {}),
+  };
+  if (cache) {
+    try {
+      await cache.put(counter, checkpoint);
+    } catch (err) {
+      // The table holds the truth; a missed cache write only costs a cache miss.
+      outcome.cacheError = (err as Error).message;
+    }
+  }
+  return outcome;
+}

@@ -1,0 +1,124 @@
+import type { Server } from 'node:http';
+import type { Client } from 'cassandra-driver';
+import { Cache, cacheSettingsFromEnv } from './cache/memcached';
+import { NamespaceRegistry } from './counter/registry';
+import { createApp, type Readiness } from './http/app';
+import type { NamespaceSource } from './namespace/source';
+import { createLogger, type Logger } from './observability/log';
+import { createRuntimeMetrics, type RuntimeMetrics } from './observability/metrics';
+import { cassandraSettingsFromEnv, createCassandraClient } from './storage/client';
+
+export interface RuntimeOptions {
+  source: NamespaceSource;
+  port: number;
+  host?: string;
+  provision?: boolean;
+  env?: NodeJS.ProcessEnv;
+  log?: Logger;
+  now?: () => number;
+}
+
+export interface Runtime {
+  server: Server;
+  port: number;
+  registry: NamespaceRegistry;
+  metrics: RuntimeMetrics;
+  cassandra: Client;
+  cache: Cache | undefined;
+  close(): Promise<void>;
+}
+
+/** Readiness is asked often (probes, load balancers); Cassandra is pinged at most this often. */
+const PING_EVERY_MS = 2000;
+
+/** Wires the stores, the namespace registry and the HTTP API together and starts listening. */
+export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
+  const env = opts.env ?? process.env;
+  const log = opts.log ?? createLogger('tally-runtime');
+  const metrics = createRuntimeMetrics();
+  const cassandra = createCassandraClient(cassandraSettingsFromEnv(env), { applicationName: 'tally-runtime' });
+  const cacheSettings = cacheSettingsFromEnv(env);
+  const cache = cacheSettings ? new Cache(cacheSettings) : undefined;
+  if (!cache) log.warn('MEMCACHED_SERVERS is not set: BestEffort namespaces answer 503 and rollups are not cached');
+
+  try {
+    await cassandra.connect();
+  } catch (err) {
+    // Not fatal: the driver reconnects, /readyz reports it and requests answer 503 until then.
+    log.error({ err: (err as Error).message }, 'cannot reach Cassandra yet');
+  }
+
+  const registry = new NamespaceRegistry({
+    cassandra,
+    cache,
+    metrics,
+    log,
+    provision: opts.provision ?? false,
+    ...(opts.now ? { now: opts.now } : {}),
+  });
+
+  let lastPing = { at: 0, ok: false, detail: 'not checked yet' };
+  const readiness = async (): Promise<Readiness> => {
+    if (Date.now() - lastPing.at > PING_EVERY_MS) {
+      try {
+        await cassandra.execute('SELECT release_version FROM system.local', [], { prepare: true });
+        lastPing = { at: Date.now(), ok: true, detail: 'reachable' };
+      } catch (err) {
+        lastPing = { at: Date.now(), ok: false, detail: (err as Error).message };
+      }
+    }
+    const checks: Readiness['checks'] = {
+      cassandra: { ok: lastPing.ok, detail: lastPing.detail },
+      namespaces: {
+        ok: registry.loaded,
+        detail: registry.loaded
+          ? `${registry.list().filter((s) => s.ready).length} of ${registry.list().length} ready`
+          : 'not loaded yet',
+      },
+      // Reported, not required: Eventual and Accurate counters work without the cache.
+      memcached: {
+        ok: cache?.available ?? false,
+        detail: cache ? (cache.available ? 'no recent failure' : 'cooling down after a failure') : 'not configured',
+      },
+    };
+    return { ready: checks.cassandra!.ok && checks.namespaces!.ok, checks };
+  };
+
+  const app = createApp({ registry, metrics, log, readiness, ...(opts.now ? { now: opts.now } : {}) });
+  await opts.source.start((snapshot) => void registry.apply(snapshot));
+
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(opts.port, opts.host ?? '0.0.0.0', () => resolve(s));
+    s.once('error', reject);
+  });
+  // Longer than a load balancer's idle timeout, so it closes idle connections first.
+  server.keepAliveTimeout = 65_000;
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : opts.port;
+  log.info({ port, source: opts.source.description }, 'tally runtime listening');
+
+  const depthTimer = setInterval(() => {
+    for (const s of registry.list()) {
+      const queues = (s.ops as { queues?: { depth: number } }).queues;
+      if (queues) metrics.queueDepth.set({ namespace: s.config.name }, queues.depth);
+    }
+  }, 1000);
+  depthTimer.unref();
+
+  return {
+    server,
+    port,
+    registry,
+    metrics,
+    cassandra,
+    cache,
+    async close() {
+      clearInterval(depthTimer);
+      await opts.source.stop();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await registry.close();
+      cache?.close();
+      await cassandra.shutdown();
+    },
+  };
+}

@@ -1,0 +1,63 @@
+import { Client, types } from 'cassandra-driver';
+
+export interface CassandraSettings {
+  /** host or host:port, comma-separated in CASSANDRA_CONTACT_POINTS. */
+  contactPoints: string[];
+  localDataCenter: string;
+  username?: string;
+  password?: string;
+  /** Per-request timeout; kept well below the rollup settle margin so a write never lands after its window closed. */
+  requestTimeoutMs: number;
+}
+
+export function cassandraSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): CassandraSettings {
+  const points = (env.CASSANDRA_CONTACT_POINTS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (points.length === 0) throw new Error('CASSANDRA_CONTACT_POINTS is not set (comma-separated host:port list)');
+  const localDataCenter = env.CASSANDRA_LOCAL_DC;
+  if (!localDataCenter) throw new Error('CASSANDRA_LOCAL_DC is not set (the datacenter this process is in)');
+  const timeout = Number(env.CASSANDRA_REQUEST_TIMEOUT_MS ?? 1000);
+  if (!Number.isInteger(timeout) || timeout < 50)
+    throw new Error(`CASSANDRA_REQUEST_TIMEOUT_MS must be an integer >= 50, got "${env.CASSANDRA_REQUEST_TIMEOUT_MS}"`);
+  return {
+    contactPoints: points,
+    localDataCenter,
+    ...(env.CASSANDRA_USERNAME ? { username: env.CASSANDRA_USERNAME, password: env.CASSANDRA_PASSWORD ?? '' } : {}),
+    requestTimeoutMs: timeout,
+  };
+}
+
+/**
+ * A driver client tuned for Tally: LOCAL_QUORUM, BigInt for bigint columns (counts must stay exact), and no schema
+ * metadata sync (with many namespaces it costs start-up time and memory, and prepared statements don't need it).
+ */
+export function createCassandraClient(settings: CassandraSettings, opts: { applicationName?: string } = {}): Client {
+  return new Client({
+    contactPoints: settings.contactPoints,
+    localDataCenter: settings.localDataCenter,
+    ...(settings.username ? { credentials: { username: settings.username, password: settings.password ?? '' } } : {}),
+    applicationName: opts.applicationName ?? 'tally',
+    isMetadataSyncEnabled: false,
+    encoding: { useBigIntAsLong: true },
+    queryOptions: { consistency: types.consistencies.localQuorum, prepare: true },
+    socketOptions: { readTimeout: settings.requestTimeoutMs, connectTimeout: 3000 },
+    protocolOptions: { maxSchemaAgreementWaitSeconds: 20 },
+    pooling: { heartBeatInterval: 10000 },
+  });
+}
+
+/** True for driver errors that mean "Cassandra is unreachable or overloaded now" (answer 503, retry later). */
+export function isUnavailable(err: unknown): boolean {
+  const name = (err as { name?: string })?.name ?? '';
+  return (
+    ['NoHostAvailableError', 'OperationTimedOutError', 'BusyConnectionError', 'DriverError'].includes(name) ||
+    [
+      types.responseErrorCodes.unavailableException,
+      types.responseErrorCodes.writeTimeout,
+      types.responseErrorCodes.readTimeout,
+      types.responseErrorCodes.overloaded,
+    ].includes((err as { code?: number })?.code ?? -1)
+  );
+}

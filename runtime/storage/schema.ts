@@ -1,0 +1,228 @@
+import type { Client } from 'cassandra-driver';
+import type { NamespaceConfig, Replication } from '../namespace/config';
+import { datacenterLiteral, ident, int, qualified, stringLiteral } from './cql';
+
+/**
+ * The one module that owns Tally's CQL schema. The runtime (`serve --provision`) and the operator both call
+ * ensureSchema, so the tables a namespace gets never depend on who created them.
+ */
+
+/** Events expire through the table TTL; TWCS drops whole expired SSTables, so no tombstone scans. */
+export interface TwcsWindow {
+  unit: 'MINUTES' | 'HOURS' | 'DAYS';
+  size: number;
+}
+
+/** About 24 compaction windows per retention period (Cassandra's guidance is 20-30). */
+export function twcsWindowFor(retentionSeconds: number): TwcsWindow {
+  const target = retentionSeconds / 24;
+  if (target >= 86400) return { unit: 'DAYS', size: Math.max(1, Math.round(target / 86400)) };
+  if (target >= 3600) return { unit: 'HOURS', size: Math.max(1, Math.round(target / 3600)) };
+  return { unit: 'MINUTES', size: Math.max(1, Math.round(target / 60)) };
+}
+
+/** Short, because expired data needs no repair window: events are immutable and carry their own TTL. */
+export const EVENTS_GC_GRACE_SECONDS = 3600;
+
+export function replicationLiteral(r: Replication): string {
+  if (r.class === 'SimpleStrategy') {
+    return `{'class': 'SimpleStrategy', 'replication_factor': ${int(r.replicationFactor, 'replication factor')}}`;
+  }
+  const dcs = Object.entries(r.dataCenters)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([dc, rf]) => `${datacenterLiteral(dc)}: ${int(rf, `replication factor of ${dc}`)}`);
+  return `{'class': 'NetworkTopologyStrategy', ${dcs.join(', ')}}`;
+}
+
+export function createKeyspaceCql(config: NamespaceConfig): string {
+  return `CREATE KEYSPACE IF NOT EXISTS ${ident(config.cassandra.keyspace)} WITH replication = ${replicationLiteral(config.cassandra.replication)}`;
+}
+
+function eventsOptions(config: NamespaceConfig): string {
+  const w = twcsWindowFor(config.eventStorage.retentionSeconds);
+  return (
+    `compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': '${w.unit}', ` +
+    `'compaction_window_size': '${int(w.size, 'compaction window')}'} ` +
+    `AND default_time_to_live = ${int(config.eventStorage.retentionSeconds, 'retention')} ` +
+    `AND gc_grace_seconds = ${int(EVENTS_GC_GRACE_SECONDS, 'gc_grace_seconds')}`
+  );
+}
+
+/**
+ * One partition per (counter, time bucket, event bucket): a hot counter's writes spread over several partitions and
+ * no partition grows past one time bucket. event_time + event_id (the idempotency token) finish the primary key,
+ * so a retried write lands on the same row.
+ */
+export function createEventsTableCql(config: NamespaceConfig): string {
+  const { keyspace, eventsTable } = config.cassandra;
+  return (
+    `CREATE TABLE IF NOT EXISTS ${qualified(keyspace, eventsTable)} (` +
+    'counter_name text, time_bucket bigint, event_bucket int, event_time timestamp, event_id text, ' +
+    'kind text, delta bigint, ' +
+    'PRIMARY KEY ((counter_name, time_bucket, event_bucket), event_time, event_id)' +
+    `) WITH CLUSTERING ORDER BY (event_time DESC, event_id ASC) AND ${eventsOptions(config)}`
+  );
+}
+
+export function alterEventsTableCql(config: NamespaceConfig): string {
+  const { keyspace, eventsTable } = config.cassandra;
+  return `ALTER TABLE ${qualified(keyspace, eventsTable)} WITH ${eventsOptions(config)}`;
+}
+
+/**
+ * One row per counter. Each column is written with its own USING TIMESTAMP so concurrent writers resolve the way
+ * the design needs: the checkpoint (rollup_count + rollup_time, written together) by rollup time, last_write_time and
+ * last_clear_time by event time (latest wins), first_write_time by an inverted event time (earliest wins).
+ */
+export function createRollupsTableCql(config: NamespaceConfig, comment: string): string {
+  const { keyspace, rollupsTable } = config.cassandra;
+  return (
+    `CREATE TABLE IF NOT EXISTS ${qualified(keyspace, rollupsTable)} (` +
+    'counter_name text PRIMARY KEY, rollup_count bigint, rollup_time timestamp, ' +
+    'first_write_time timestamp, last_write_time timestamp, last_clear_time timestamp' +
+    `) WITH compaction = {'class': 'LeveledCompactionStrategy'} AND comment = ${stringLiteral(comment)}`
+  );
+}
+
+export interface SchemaChanges {
+  keyspaceCreated: boolean;
+  replicationAltered: boolean;
+  tablesCreated: string[];
+  tablesAltered: string[];
+}
+
+export interface EnsureSchemaOptions {
+  /** Recorded in the rollups table comment: who created the keyspace (the operator's CounterNamespace uid). */
+  owner?: string;
+}
+
+/** Identifies Tally's tables and who created them; the operator reads it before dropping a keyspace. */
+export interface SchemaComment {
+  tally: { owner: string };
+}
+
+export function ownerComment(owner: string): string {
+  return JSON.stringify({ tally: { owner } } satisfies SchemaComment);
+}
+
+export function parseOwnerComment(comment: string | null | undefined): string | undefined {
+  try {
+    const parsed = JSON.parse(comment ?? '') as Partial<SchemaComment>;
+    return typeof parsed.tally?.owner === 'string' ? parsed.tally.owner : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function sameReplication(current: Record<string, string>, wanted: Replication): boolean {
+  const cls = (current.class ?? '').replace(/^org\.apache\.cassandra\.locator\./, '');
+  if (cls !== wanted.class) return false;
+  if (wanted.class === 'SimpleStrategy') return Number(current.replication_factor) === wanted.replicationFactor;
+  const currentDcs = Object.entries(current).filter(([k]) => k !== 'class');
+  const wantedDcs = Object.entries(wanted.dataCenters).filter(([, rf]) => rf > 0);
+  return currentDcs.length === wantedDcs.length && wantedDcs.every(([dc, rf]) => Number(current[dc]) === rf);
+}
+
+export async function readReplication(client: Client, keyspace: string): Promise<Record<string, string> | undefined> {
+  const rs = await client.execute(
+    'SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?',
+    [keyspace],
+    {
+      prepare: true,
+    },
+  );
+  return rs.first()?.get('replication') as Record<string, string> | undefined;
+}
+
+export interface TableInfo {
+  defaultTimeToLive: number;
+  compaction: Record<string, string>;
+  comment: string;
+}
+
+export async function readTable(client: Client, keyspace: string, table: string): Promise<TableInfo | undefined> {
+  const rs = await client.execute(
+    'SELECT default_time_to_live, compaction, comment FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?',
+    [keyspace, table],
+    { prepare: true },
+  );
+  const row = rs.first();
+  if (!row) return undefined;
+  return {
+    defaultTimeToLive: row.get('default_time_to_live') as number,
+    compaction: row.get('compaction') as Record<string, string>,
+    comment: row.get('comment') as string,
+  };
+}
+
+async function ddl(client: Client, cql: string, doing: string): Promise<void> {
+  try {
+    await client.execute(cql);
+  } catch (err) {
+    throw new Error(`while ${doing}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Creates the namespace's keyspace and tables when missing and brings changed settings (replication, retention) in
+ * line. Idempotent: a second call with the same config changes nothing. Bucket sizes are part of the data layout
+ * and are never altered here (the CRD makes them immutable).
+ */
+export async function ensureSchema(
+  client: Client,
+  config: NamespaceConfig,
+  opts: EnsureSchemaOptions = {},
+): Promise<SchemaChanges> {
+  const { keyspace, eventsTable, rollupsTable, replication } = config.cassandra;
+  const changes: SchemaChanges = {
+    keyspaceCreated: false,
+    replicationAltered: false,
+    tablesCreated: [],
+    tablesAltered: [],
+  };
+
+  const current = await readReplication(client, ident(keyspace));
+  if (!current) {
+    await ddl(client, createKeyspaceCql(config), `creating keyspace ${keyspace}`);
+    changes.keyspaceCreated = true;
+  } else if (!sameReplication(current, replication)) {
+    await ddl(
+      client,
+      `ALTER KEYSPACE ${ident(keyspace)} WITH replication = ${replicationLiteral(replication)}`,
+      `altering the replication of keyspace ${keyspace}`,
+    );
+    changes.replicationAltered = true;
+  }
+
+  const events = await readTable(client, keyspace, eventsTable);
+  if (!events) {
+    await ddl(client, createEventsTableCql(config), `creating table ${keyspace}.${eventsTable}`);
+    changes.tablesCreated.push(eventsTable);
+  } else {
+    const w = twcsWindowFor(config.eventStorage.retentionSeconds);
+    const same =
+      events.defaultTimeToLive === config.eventStorage.retentionSeconds &&
+      events.compaction.compaction_window_unit === w.unit &&
+      Number(events.compaction.compaction_window_size) === w.size;
+    if (!same) {
+      await ddl(client, alterEventsTableCql(config), `altering retention of ${keyspace}.${eventsTable}`);
+      changes.tablesAltered.push(eventsTable);
+    }
+  }
+
+  const rollups = await readTable(client, keyspace, rollupsTable);
+  if (!rollups) {
+    await ddl(
+      client,
+      createRollupsTableCql(config, ownerComment(opts.owner ?? 'tally')),
+      `creating table ${keyspace}.${rollupsTable}`,
+    );
+    changes.tablesCreated.push(rollupsTable);
+  }
+  return changes;
+}
+
+/** Drops a namespace's keyspace with everything in it. */
+export async function dropKeyspace(client: Client, keyspace: string): Promise<void> {
+  await ddl(client, `DROP KEYSPACE IF EXISTS ${ident(keyspace)}`, `dropping keyspace ${keyspace}`);
+}
