@@ -6,9 +6,8 @@ import { openApiDocument, type SchemaName } from './openapi';
 
 const ajv = new Ajv2020({ allErrors: false, strict: true, strictTypes: false });
 addFormats(ajv);
-// OpenAPI annotations that are not JSON Schema vocabulary.
-ajv.addVocabulary(['examples']);
-// The whole document is registered so the schemas' $refs (#/components/schemas/...) resolve inside it.
+// `components` is OpenAPI, not JSON Schema: declared so strict mode accepts it. The whole document is registered so the schemas' $refs (#/components/schemas/...) resolve inside it.
+ajv.addVocabulary(['components']);
 ajv.addSchema({ $id: 'tally-openapi', components: openApiDocument.components }, undefined, undefined, false);
 
 const validators = new Map<SchemaName, (body: unknown) => void>();

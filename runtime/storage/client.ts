@@ -1,4 +1,4 @@
-import { Client, types } from 'cassandra-driver';
+import { Client, policies, types } from 'cassandra-driver';
 
 export interface CassandraSettings {
   /** host or host:port, comma-separated in CASSANDRA_CONTACT_POINTS. */
@@ -45,6 +45,8 @@ export function createCassandraClient(settings: CassandraSettings, opts: { appli
     socketOptions: { readTimeout: settings.requestTimeoutMs, connectTimeout: 3000 },
     protocolOptions: { maxSchemaAgreementWaitSeconds: 20 },
     pooling: { heartBeatInterval: 10000 },
+    // The driver's default backs off to 10 minutes; a counter service should notice a recovered node within seconds.
+    policies: { reconnection: new policies.reconnection.ExponentialReconnectionPolicy(500, 10_000, false) },
   });
 }
 

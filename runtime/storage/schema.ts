@@ -155,9 +155,12 @@ export async function readTable(client: Client, keyspace: string, table: string)
   };
 }
 
+/** DDL waits for the schema to settle on every node: far slower than a read or a write. */
+const DDL_TIMEOUT_MS = 60_000;
+
 async function ddl(client: Client, cql: string, doing: string): Promise<void> {
   try {
-    await client.execute(cql);
+    await client.execute(cql, [], { readTimeout: DDL_TIMEOUT_MS });
   } catch (err) {
     throw new Error(`while ${doing}: ${(err as Error).message}`);
   }
