@@ -127,8 +127,8 @@ export async function startProcess(
     },
   );
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`tally serve did not start within 30 s:\n${out}`)), 30_000);
     const look = (): void => {
@@ -138,7 +138,7 @@ export async function startProcess(
         resolve(Number(m[1]));
       }
     };
-    child.stdout!.on('data', look);
+    child.stdout.on('data', look);
     child.once('exit', (code) => reject(new Error(`tally serve exited with ${code}:\n${out}`)));
   });
   const url = `http://127.0.0.1:${port}`;
