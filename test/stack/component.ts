@@ -1,17 +1,24 @@
 /**
- * One service of the local stack (Cassandra, Memcached, Kubernetes, helm). Each can be replaced by an existing
- * service through environment variables, in which case the stack never starts or stops it.
+ * One service of the local stack (Cassandra, Memcached, Kubernetes, helm, and Tally's own processes). Each can be
+ * replaced by an existing service through environment variables, in which case the stack never starts or stops it.
  */
 export interface Component {
   readonly name: string;
+  /** 0: stores and control plane, started in parallel; 1: Tally's processes, started once phase 0 is up. */
+  readonly phase: 0 | 1;
   /** Environment variables naming an existing service; when any is set the component is external. */
   readonly externalVars: string[];
   /** The existing service named by those variables, or undefined when none is set. */
   fromEnvironment(env: NodeJS.ProcessEnv): Endpoint | undefined;
   /** Installs or builds what start() needs, once, into the cache. Idempotent; prints progress. */
   install(): Promise<void>;
-  /** Starts the service's processes and waits for real readiness; returns what clients need to reach it. */
-  start(): Promise<Endpoint>;
+  /**
+   * Starts the service's processes and waits for real readiness; returns what clients need to reach it. `env` holds
+   * what the earlier phases' components wrote (CASSANDRA_CONTACT_POINTS, ...).
+   */
+  start(env: Record<string, string>): Promise<Endpoint>;
+  /** Changes when what the service runs changes (e.g. a rebuilt dist/): a running one with another is restarted. */
+  fingerprint?(): string;
   /** Asks the service itself whether it answers, and which version it is. */
   probe(endpoint: Endpoint): Promise<Probe>;
   /** Names of the processes start() records, stopped in reverse order by `down`. */
@@ -23,6 +30,7 @@ export interface Endpoint {
   address: string;
   /** Written to .tally/env. */
   env: Record<string, string>;
+  fingerprint?: string;
 }
 
 export interface Probe {

@@ -5,13 +5,14 @@ import { cassandra } from './components/cassandra';
 import { helm } from './components/helm';
 import { kubernetes } from './components/kubernetes';
 import { memcached } from './components/memcached';
+import { runtime } from './components/runtime';
 import { say } from './log';
 import { ensureDir, stateDir } from './paths';
 import { isAlive, readRecord, stopProcess } from './processes';
 
 /** In start order; `down` stops them in reverse. */
 export function components(): Component[] {
-  return [memcached, cassandra, kubernetes, helm];
+  return [memcached, cassandra, kubernetes, helm, runtime];
 }
 
 interface ComponentState {
@@ -77,9 +78,50 @@ export interface UpResult {
  */
 export async function up(): Promise<UpResult> {
   const state = readState();
+  const started: string[] = [];
+  for (const phase of [0, 1] as const) {
+    const toStart = await plan(
+      state,
+      components().filter((c) => c.phase === phase),
+    );
+    // Installs run in parallel (downloads and builds overlap); starts too, each waiting on its own readiness.
+    await Promise.all(toStart.map((c) => c.install()));
+    const env = envOf(state);
+    const results = await Promise.allSettled(
+      toStart.map(async (c) => {
+        say(`${c.name}: starting`);
+        const endpoint = await c.start(env);
+        const fingerprint = c.fingerprint?.();
+        state.components[c.name] = { managed: true, endpoint: fingerprint ? { ...endpoint, fingerprint } : endpoint };
+        started.push(c.name);
+        say(`${c.name}: ready at ${endpoint.address}`);
+      }),
+    );
+    writeState(state);
+    const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failures.length > 0) {
+      throw new Error(
+        failures.map((f) => (f.reason instanceof Error ? f.reason.message : String(f.reason))).join('\n'),
+      );
+    }
+  }
+  return { started, env: envOf(state) };
+}
+
+function envOf(state: StackState): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const c of Object.values(state.components)) Object.assign(env, c.endpoint.env);
+  return env;
+}
+
+/**
+ * Decides, per component, whether to use an existing service (named by the environment), keep what an earlier `up`
+ * started (if it still answers and runs the same build), or start it; returns those to start.
+ */
+async function plan(state: StackState, phase: Component[]): Promise<Component[]> {
   const toStart: Component[] = [];
   await Promise.all(
-    components().map(async (c) => {
+    phase.map(async (c) => {
       const external = c.fromEnvironment(process.env);
       if (external) {
         const probe = await safeProbe(c, external);
@@ -97,36 +139,22 @@ export async function up(): Promise<UpResult> {
         const probe = processesAlive(c)
           ? await safeProbe(c, previous.endpoint)
           : { ok: false, detail: 'its process is gone' };
-        if (probe.ok) {
+        const sameBuild = previous.endpoint.fingerprint === c.fingerprint?.();
+        if (probe.ok && sameBuild) {
           say(`${c.name}: already running at ${previous.endpoint.address}`);
           return;
         }
-        say(`${c.name}: the earlier start no longer answers (${probe.detail ?? 'no detail'}); starting it again`);
+        say(
+          `${c.name}: ${sameBuild ? `the earlier start no longer answers (${probe.detail ?? 'no detail'})` : 'its build changed'}; starting it again`,
+        );
       }
-      // Whatever is left of an earlier start that no longer answers is stopped before starting afresh.
+      // Whatever is left of an earlier start is stopped before starting afresh.
       for (const p of [...c.processes].reverse()) await stopProcess(p);
       delete state.components[c.name];
       toStart.push(c);
     }),
   );
-  // Installs run in parallel (downloads and builds overlap); starts too, each waiting on its own readiness.
-  await Promise.all(toStart.map((c) => c.install()));
-  const results = await Promise.allSettled(
-    toStart.map(async (c) => {
-      say(`${c.name}: starting`);
-      const endpoint = await c.start();
-      state.components[c.name] = { managed: true, endpoint };
-      say(`${c.name}: ready at ${endpoint.address}`);
-    }),
-  );
-  writeState(state);
-  const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failures.length > 0) {
-    throw new Error(failures.map((f) => (f.reason instanceof Error ? f.reason.message : String(f.reason))).join('\n'));
-  }
-  const env: Record<string, string> = {};
-  for (const c of Object.values(state.components)) Object.assign(env, c.endpoint.env);
-  return { started: toStart.map((c) => c.name), env };
+  return toStart;
 }
 
 /** Stops what `up` started (all of it, or only the named components), by recorded pid. */

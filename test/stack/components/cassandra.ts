@@ -29,6 +29,7 @@ export async function cassandraVersion(contactPoints: string, localDataCenter: s
 
 export const cassandra: Component = {
   name: 'cassandra',
+  phase: 0,
   externalVars: ['CASSANDRA_CONTACT_POINTS'],
   processes: [PROCESS],
 

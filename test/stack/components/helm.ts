@@ -16,6 +16,7 @@ function helmPath(): string {
 /** helm is a command, not a service: "starting" it means making sure the binary is built and naming it in the env. */
 export const helm: Component = {
   name: 'helm',
+  phase: 0,
   externalVars: ['TALLY_HELM'],
   processes: [],
 

@@ -177,6 +177,7 @@ async function waitFor(
 
 export const kubernetes: Component = {
   name: 'kubernetes',
+  phase: 0,
   externalVars: ['KUBECONFIG'],
   processes: [ETCD, APISERVER, CONTROLLER_MANAGER],
 

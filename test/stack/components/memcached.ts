@@ -42,6 +42,7 @@ export function splitHostPort(address: string, defaultPort: number): [string, nu
 
 export const memcached: Component = {
   name: 'memcached',
+  phase: 0,
   externalVars: ['MEMCACHED_SERVERS'],
   processes: [PROCESS],
 

@@ -1,0 +1,69 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  call,
+  dropKeyspaces,
+  eventually,
+  keyspaceOf,
+  manifests,
+  startInProcess,
+  uniqueSuffix,
+  type InProcessRuntime,
+} from '../../support/runtime-harness';
+
+interface Listing {
+  namespaces: { name: string; ready: boolean }[];
+  errors: string[];
+}
+
+describe('namespace files are reloaded on change', () => {
+  const run = uniqueSuffix();
+  const first = `rl-a-${run}`;
+  const second = `rl-b-${run}`;
+  let rt: InProcessRuntime;
+  const list = async (): Promise<Listing> => (await (await fetch(`${rt.url}/v1/namespaces`)).json()) as Listing;
+
+  beforeAll(async () => {
+    rt = await startInProcess([{ name: first, counterType: 'Accurate' }]);
+  });
+  afterAll(async () => {
+    await rt.close();
+    await dropKeyspaces([keyspaceOf(first), keyspaceOf(second)]);
+  });
+
+  it('serves a namespace added to the directory, provisioning its tables', async () => {
+    fs.writeFileSync(path.join(rt.dir, 'second.yaml'), manifests([{ name: second, counterType: 'Eventual' }]));
+    await eventually('the new namespace to be ready', async () =>
+      (await list()).namespaces.some((n) => n.name === second && n.ready),
+    );
+    const reply = await call(rt.url, 'AddCount', { namespace: second, counter_name: 'x', delta: 1 });
+    expect(reply.status).toBe(200);
+  });
+
+  it('rejects a broken document with file and field, and keeps serving the others', async () => {
+    fs.writeFileSync(
+      path.join(rt.dir, 'second.yaml'),
+      manifests([{ name: second, counterType: 'Eventual', spec: { eventStorage: { bucketsPerCounter: 0 } } }]),
+    );
+    await eventually('the error to be reported', async () => (await list()).errors.length > 0);
+    const listing = await list();
+    expect(listing.errors).toEqual([
+      expect.stringMatching(
+        new RegExp(`second\\.yaml \\(${second}\\): spec\\.eventStorage\\.bucketsPerCounter: must be >= 1`),
+      ),
+    ]);
+    expect(listing.namespaces.map((n) => n.name)).toEqual([first]);
+    expect((await call(rt.url, 'AddAndGetCount', { namespace: first, counter_name: 'y', delta: 2 })).body.count).toBe(
+      2,
+    );
+    expect((await call(rt.url, 'GetCount', { namespace: second, counter_name: 'x' })).status).toBe(404);
+  });
+
+  it('stops serving a namespace whose document is removed', async () => {
+    fs.rmSync(path.join(rt.dir, 'second.yaml'));
+    await eventually('the error to clear', async () => (await list()).errors.length === 0);
+    fs.writeFileSync(path.join(rt.dir, 'namespaces.yaml'), '# emptied\n');
+    await eventually('no namespace to be served', async () => (await list()).namespaces.length === 0);
+    expect((await call(rt.url, 'GetCount', { namespace: first, counter_name: 'y' })).status).toBe(404);
+  });
+});

@@ -1,0 +1,97 @@
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Component, Endpoint, Probe } from '../component';
+import { repoRoot } from '../paths';
+import { freePort } from '../ports';
+import { isAlive, logPath, startProcess } from '../processes';
+import { waitUntil } from '../wait';
+
+const PROCESS = 'tally-runtime';
+
+function distDir(): string {
+  return path.join(repoRoot(), 'dist', 'runtime');
+}
+
+function listFiles(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const full = path.join(dir, e.name);
+    return e.isDirectory() ? listFiles(full) : e.name.endsWith('.js') ? [full] : [];
+  });
+}
+
+async function getJson(url: string): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
+  return { status: res.status, body: await res.json() };
+}
+
+/**
+ * `tally serve` from the compiled dist/, serving examples/ (provisioning their tables), against the stack's Cassandra
+ * and Memcached. `npm run up` builds first, so this is always the code in the working tree.
+ */
+export const runtime: Component = {
+  name: 'runtime',
+  phase: 1,
+  externalVars: ['TALLY_URL'],
+  processes: [PROCESS],
+
+  fromEnvironment(env) {
+    return env.TALLY_URL ? { address: env.TALLY_URL, env: { TALLY_URL: env.TALLY_URL } } : undefined;
+  },
+
+  install() {
+    if (!fs.existsSync(path.join(distDir(), 'cli', 'main.js'))) {
+      return Promise.reject(
+        new Error('runtime: dist/runtime/cli/main.js is missing; run `npm run build` (npm run up and npm test do)'),
+      );
+    }
+    return Promise.resolve();
+  },
+
+  fingerprint() {
+    const hash = createHash('sha256');
+    for (const file of listFiles(distDir()).sort()) hash.update(file).update(fs.readFileSync(file));
+    return hash.digest('hex').slice(0, 16);
+  },
+
+  async start(env): Promise<Endpoint> {
+    const port = await freePort();
+    const record = startProcess(
+      PROCESS,
+      process.execPath,
+      [
+        path.join(distDir(), 'cli', 'main.js'),
+        'serve',
+        '--namespaces',
+        path.join(repoRoot(), 'examples'),
+        '--provision',
+        '--port',
+        String(port),
+        '--host',
+        '127.0.0.1',
+      ],
+      { env: { ...process.env, ...env } },
+    );
+    const url = `http://127.0.0.1:${port}`;
+    await waitUntil(async () => (await getJson(`${url}/readyz`)).status === 200, {
+      what: `the Tally runtime to be ready at ${url}/readyz`,
+      timeoutMs: 60_000,
+      logPath: logPath(PROCESS),
+      stillRunning: () => isAlive(record),
+    });
+    return { address: url, env: { TALLY_URL: url } };
+  },
+
+  async probe(endpoint): Promise<Probe> {
+    const ready = await getJson(`${endpoint.address}/readyz`);
+    const list = (await getJson(`${endpoint.address}/v1/namespaces`)).body as {
+      namespaces: { name: string; ready: boolean }[];
+    };
+    const served = list.namespaces.map((n) => `${n.name}${n.ready ? '' : ' (not ready)'}`).join(', ');
+    return {
+      ok: ready.status === 200,
+      version: `serving ${served || 'no namespace'}`,
+      detail: JSON.stringify(ready.body),
+    };
+  },
+};
