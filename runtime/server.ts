@@ -1,8 +1,9 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { Client } from 'cassandra-driver';
 import { Cache, cacheSettingsFromEnv } from './cache/memcached';
 import { NamespaceRegistry } from './counter/registry';
 import { createApp, type Readiness } from './http/app';
+import { counterServer } from './http/counter-server';
 import type { NamespaceSource } from './namespace/source';
 import { createLogger, type Logger } from './observability/log';
 import { createRuntimeMetrics, type RuntimeMetrics } from './observability/metrics';
@@ -84,12 +85,14 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     return { ready: checks.cassandra!.ok && checks.namespaces!.ok, checks };
   };
 
-  const app = createApp({ registry, metrics, log, readiness, ...(opts.now ? { now: opts.now } : {}) });
+  const app = createApp({ registry, metrics, log, readiness });
+  const handler = counterServer({ registry, metrics, log, now: opts.now ?? Date.now }, app);
   await opts.source.start((snapshot) => void registry.apply(snapshot));
 
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(opts.port, opts.host ?? '0.0.0.0', () => resolve(s));
+    const s = createServer(handler);
     s.once('error', reject);
+    s.listen(opts.port, opts.host ?? '0.0.0.0', () => resolve(s));
   });
   // Longer than a load balancer's idle timeout, so it closes idle connections first.
   server.keepAliveTimeout = 65_000;

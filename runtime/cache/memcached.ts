@@ -79,25 +79,15 @@ export class Cache {
     return Date.now() >= this.downUntil;
   }
 
+  /** memjs fails a request that gets no answer within `timeout` (its own per-request deadline); failures start a cool-down. */
   private async guarded<T>(what: string, op: () => Promise<T>): Promise<T> {
     if (!this.available)
       throw new CacheUnavailableError(`memcached (${this.settings.servers}) is cooling down after a failure`);
-    let timer: NodeJS.Timeout | undefined;
     try {
-      return await Promise.race([
-        op(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`no answer within ${this.settings.timeoutMs} ms`)),
-            this.settings.timeoutMs,
-          );
-        }),
-      ]);
+      return await op();
     } catch (err) {
       this.downUntil = Date.now() + this.settings.cooldownMs;
       throw new CacheUnavailableError(`memcached ${what} failed: ${(err as Error).message}`);
-    } finally {
-      clearTimeout(timer);
     }
   }
 

@@ -8,10 +8,8 @@ import { isUnavailable } from '../storage/client';
 import type { CounterEvent, CounterStore } from '../storage/counter-store';
 import { unavailable } from './errors';
 import type { AddRequest, ClearRequest, CounterOps, CountReply } from './types';
+import { WriteBoundsCache } from './write-bounds';
 import type { Logger } from '../observability/log';
-
-/** Remembered first-write bounds per namespace; beyond this the oldest are forgotten (costing one extra update). */
-const FIRST_WRITE_MEMORY = 100_000;
 
 export interface DurableDeps {
   store: CounterStore;
@@ -33,7 +31,7 @@ export abstract class DurableCounters implements CounterOps {
   protected readonly log: Logger;
   protected readonly now: () => number;
   readonly queues: RollupQueues;
-  private readonly firstWrites = new Map<string, number>();
+  private readonly bounds: WriteBoundsCache;
 
   constructor(deps: DurableDeps) {
     this.store = deps.store;
@@ -42,6 +40,7 @@ export abstract class DurableCounters implements CounterOps {
     this.metrics = deps.metrics;
     this.log = deps.log;
     this.now = deps.now ?? Date.now;
+    this.bounds = new WriteBoundsCache(this.store);
     const ns = this.config.name;
     this.queues = new RollupQueues(
       {
@@ -94,15 +93,16 @@ export abstract class DurableCounters implements CounterOps {
     }
   }
 
+  /**
+   * Writes an event: first the counter's bounds in its rollups row (when this process has not already covered the
+   * event's time), then the event itself. Clears also record their exact time, which rollups use to find them.
+   */
   private async append(event: CounterEvent): Promise<void> {
-    const known = this.firstWrites.get(event.counter);
-    await this.cassandra(`recording an event of ${event.counter}`, () =>
-      this.store.append(event, known !== undefined && known <= event.eventTimeMs),
-    );
-    if (known === undefined || event.eventTimeMs < known) {
-      if (this.firstWrites.size >= FIRST_WRITE_MEMORY) this.firstWrites.delete(this.firstWrites.keys().next().value!);
-      this.firstWrites.set(event.counter, event.eventTimeMs);
-    }
+    await this.cassandra(`recording an event of ${event.counter}`, async () => {
+      await this.bounds.cover(event.counter, event.eventTimeMs);
+      if (event.kind === 'clear') await this.store.widenBounds(event.counter, { clearMs: event.eventTimeMs });
+      await this.store.insertEvent(event);
+    });
     this.trigger(event.counter, event.eventTimeMs + this.settleDelayMs());
   }
 

@@ -1,6 +1,7 @@
 import type { Client } from 'cassandra-driver';
 import type { NamespaceConfig } from '../namespace/config';
 import { eventBucket, timeBucket, timeBucketsBetween } from './buckets';
+import { CoalescingClient } from './coalescing-client';
 import { qualified } from './cql';
 
 export type EventKind = 'add' | 'clear';
@@ -19,6 +20,13 @@ export interface CounterEvent {
 export interface Checkpoint {
   count: number;
   timeMs: number;
+}
+
+/** What a write guarantees about the rollups row before its event is written (see widenBounds). */
+export interface WriteBounds {
+  lastWriteMs?: number;
+  firstWriteMs?: number;
+  clearMs?: number;
 }
 
 /** A counter's row in the rollups table. */
@@ -76,6 +84,7 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
 export class CounterStore {
   private readonly events: string;
   private readonly rollups: string;
+  private readonly coalesced: CoalescingClient;
   private readonly cql: {
     insertEvent: string;
     touchWrite: string;
@@ -93,6 +102,7 @@ export class CounterStore {
     readonly config: NamespaceConfig,
   ) {
     const { keyspace, eventsTable, rollupsTable } = config.cassandra;
+    this.coalesced = new CoalescingClient(client);
     this.events = qualified(keyspace, eventsTable);
     this.rollups = qualified(keyspace, rollupsTable);
     const partition = 'counter_name = ? AND time_bucket = ? AND event_bucket = ?';
@@ -102,7 +112,8 @@ export class CounterStore {
       touchFirstWrite: `UPDATE ${this.rollups} USING TIMESTAMP ? SET first_write_time = ? WHERE counter_name = ?`,
       touchClear: `UPDATE ${this.rollups} USING TIMESTAMP ? SET last_clear_time = ? WHERE counter_name = ?`,
       readRow: `SELECT rollup_count, rollup_time, first_write_time, last_write_time, last_clear_time FROM ${this.rollups} WHERE counter_name = ?`,
-      sumWindow: `SELECT sum(delta) AS s, count(*) AS n FROM ${this.events} WHERE ${partition} AND event_time > ? AND event_time <= ?`,
+      // One request per time bucket covers all its event buckets; Cassandra aggregates across them.
+      sumWindow: `SELECT sum(delta) AS s, count(*) AS n FROM ${this.events} WHERE counter_name = ? AND time_bucket = ? AND event_bucket IN ? AND event_time > ? AND event_time <= ?`,
       clearsInWindow: `SELECT event_time FROM ${this.events} WHERE ${partition} AND event_time > ? AND event_time <= ? AND kind = 'clear' LIMIT 1 ALLOW FILTERING`,
       writeCheckpoint: `UPDATE ${this.rollups} USING TIMESTAMP ? SET rollup_count = ?, rollup_time = ? WHERE counter_name = ?`,
       pageRows: `SELECT counter_name, rollup_count, rollup_time, first_write_time, last_write_time, last_clear_time FROM ${this.rollups}`,
@@ -110,30 +121,45 @@ export class CounterStore {
   }
 
   /**
-   * Records the counter's write bounds first, then the event: if the event write fails after the bounds landed, a
-   * rollup merely looks at a window with nothing new; the other order could leave an acknowledged event outside the
-   * first rollup's window. `firstWriteKnown` skips the first-write update when this process already stored an
-   * earlier-or-equal bound (it only ever moves earlier).
+   * Widens the counter's write bounds in its rollups row: last_write_time to at least `lastWriteMs`, first_write_time
+   * to at most `firstWriteMs`, and last_clear_time to at least `clearMs`. Each column is last-write-wins on a
+   * timestamp derived from its value, so concurrent writers only ever widen them. One partition: one mutation.
    */
-  async append(event: CounterEvent, firstWriteKnown = false): Promise<void> {
-    const t = micros(event.eventTimeMs);
-    const when = new Date(event.eventTimeMs);
-    const bounds: { query: string; params: unknown[] }[] = [
-      { query: this.cql.touchWrite, params: [t, when, event.counter] },
-    ];
-    if (!firstWriteKnown)
-      bounds.push({ query: this.cql.touchFirstWrite, params: [INVERTED_TIMESTAMP_BASE - t, when, event.counter] });
-    if (event.kind === 'clear') bounds.push({ query: this.cql.touchClear, params: [t, when, event.counter] });
-    // One partition, so an unlogged batch is a single mutation.
-    await this.client.batch(bounds, { prepare: true, logged: false, isIdempotent: true });
+  async widenBounds(counter: string, bounds: WriteBounds): Promise<void> {
+    const statements: { query: string; params: unknown[] }[] = [];
+    if (bounds.lastWriteMs !== undefined) {
+      statements.push({
+        query: this.cql.touchWrite,
+        params: [micros(bounds.lastWriteMs), new Date(bounds.lastWriteMs), counter],
+      });
+    }
+    if (bounds.firstWriteMs !== undefined) {
+      const t = micros(bounds.firstWriteMs);
+      statements.push({
+        query: this.cql.touchFirstWrite,
+        params: [INVERTED_TIMESTAMP_BASE - t, new Date(bounds.firstWriteMs), counter],
+      });
+    }
+    if (bounds.clearMs !== undefined) {
+      statements.push({
+        query: this.cql.touchClear,
+        params: [micros(bounds.clearMs), new Date(bounds.clearMs), counter],
+      });
+    }
+    if (statements.length === 0) return;
+    await this.client.batch(statements, { prepare: true, logged: false, isIdempotent: true });
+  }
+
+  /** Writes the event row. Idempotent: a retry with the same token and time writes the same primary key. */
+  async insertEvent(event: CounterEvent): Promise<void> {
     const { secondsPerBucket, bucketsPerCounter } = this.config.eventStorage;
-    await this.client.execute(
+    await this.coalesced.execute(
       this.cql.insertEvent,
       [
         event.counter,
         BigInt(timeBucket(event.eventTimeMs, secondsPerBucket)),
         eventBucket(event.eventId, bucketsPerCounter),
-        when,
+        new Date(event.eventTimeMs),
         event.eventId,
         event.kind,
         BigInt(event.delta),
@@ -142,8 +168,18 @@ export class CounterStore {
     );
   }
 
+  /** Bounds, then the event: the order that never leaves an acknowledged event outside the first rollup's window. */
+  async append(event: CounterEvent): Promise<void> {
+    await this.widenBounds(event.counter, {
+      lastWriteMs: event.eventTimeMs,
+      firstWriteMs: event.eventTimeMs,
+      ...(event.kind === 'clear' ? { clearMs: event.eventTimeMs } : {}),
+    });
+    await this.insertEvent(event);
+  }
+
   async readRow(counter: string): Promise<RollupRow> {
-    const rs = await this.client.execute(this.cql.readRow, [counter], { prepare: true, isIdempotent: true });
+    const rs = await this.coalesced.execute(this.cql.readRow, [counter], { prepare: true, isIdempotent: true });
     const row = rs.first();
     return row ? this.toRollupRow(counter, row) : { counter };
   }
@@ -162,27 +198,23 @@ export class CounterStore {
     return out;
   }
 
-  private partitions(counter: string, fromExclusiveMs: number, toInclusiveMs: number): [string, bigint, number][] {
-    const { secondsPerBucket, bucketsPerCounter } = this.config.eventStorage;
-    const out: [string, bigint, number][] = [];
-    for (const tb of timeBucketsBetween(fromExclusiveMs, toInclusiveMs, secondsPerBucket)) {
-      for (let eb = 0; eb < bucketsPerCounter; eb++) out.push([counter, BigInt(tb), eb]);
-    }
-    return out;
-  }
-
-  /** Sum of deltas of the counter's events with time in (from, to], aggregated by Cassandra per partition. */
+  /** Sum of deltas of the counter's events with time in (from, to], aggregated by Cassandra, one request per time bucket. */
   async sumWindow(
     counter: string,
     fromExclusiveMs: number,
     toInclusiveMs: number,
     parallelism = 16,
   ): Promise<WindowSum> {
-    const parts = this.partitions(counter, fromExclusiveMs, toInclusiveMs);
+    const { secondsPerBucket, bucketsPerCounter } = this.config.eventStorage;
+    const timeBuckets = timeBucketsBetween(fromExclusiveMs, toInclusiveMs, secondsPerBucket);
+    const eventBuckets = Array.from({ length: bucketsPerCounter }, (_, eb) => eb);
     const from = new Date(fromExclusiveMs);
     const to = new Date(toInclusiveMs);
-    const results = await mapLimit(parts, parallelism, async (p) => {
-      const rs = await this.client.execute(this.cql.sumWindow, [...p, from, to], { prepare: true, isIdempotent: true });
+    const results = await mapLimit(timeBuckets, parallelism, async (tb) => {
+      const rs = await this.coalesced.execute(this.cql.sumWindow, [counter, BigInt(tb), eventBuckets, from, to], {
+        prepare: true,
+        isIdempotent: true,
+      });
       const row = rs.first();
       return { sum: toSafeNumber(row?.get('s'), 'sum of deltas'), events: toSafeNumber(row?.get('n'), 'event count') };
     });
@@ -193,7 +225,7 @@ export class CounterStore {
       events += r.events;
     }
     if (!Number.isSafeInteger(sum)) throw new Error(`the count of ${counter} left the exact integer range`);
-    return { sum, events, partitions: parts.length };
+    return { sum, events, partitions: timeBuckets.length * bucketsPerCounter };
   }
 
   /** The time of the latest clear in (from, to], or undefined. Scans newest time bucket first and stops early. */
@@ -205,7 +237,7 @@ export class CounterStore {
     for (const tb of buckets) {
       const found = await Promise.all(
         Array.from({ length: bucketsPerCounter }, async (_, eb) => {
-          const rs = await this.client.execute(this.cql.clearsInWindow, [counter, BigInt(tb), eb, from, to], {
+          const rs = await this.coalesced.execute(this.cql.clearsInWindow, [counter, BigInt(tb), eb, from, to], {
             prepare: true,
             isIdempotent: true,
           });
@@ -220,7 +252,7 @@ export class CounterStore {
 
   /** Stores a checkpoint; the write timestamp is the rollup time, so an older rollup can never overwrite a newer one. */
   async writeCheckpoint(counter: string, checkpoint: Checkpoint): Promise<void> {
-    await this.client.execute(
+    await this.coalesced.execute(
       this.cql.writeCheckpoint,
       [micros(checkpoint.timeMs), BigInt(checkpoint.count), new Date(checkpoint.timeMs), counter],
       { prepare: true, isIdempotent: true },
@@ -231,7 +263,7 @@ export class CounterStore {
   async *rows(pageSize = 500): AsyncGenerator<RollupRow> {
     let pageState: string | undefined;
     do {
-      const rs = await this.client.execute(this.cql.pageRows, [], {
+      const rs = await this.coalesced.execute(this.cql.pageRows, [], {
         prepare: true,
         fetchSize: pageSize,
         ...(pageState ? { pageState } : {}),

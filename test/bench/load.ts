@@ -1,0 +1,160 @@
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+
+export interface LoadResult {
+  requests: number;
+  errors: number;
+  seconds: number;
+  throughput: number;
+  p50Ms: number;
+  p99Ms: number;
+  firstError?: string;
+}
+
+/** Closed-loop load: `concurrency` loops each send one request at a time for `seconds`, after a warm-up. */
+export async function closedLoop(
+  opts: { concurrency: number; seconds: number; warmupSeconds: number },
+  request: (loop: number, i: number) => Promise<void>,
+): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
+  let measuring = false;
+  let stop = false;
+  const loops = Array.from({ length: opts.concurrency }, async (_, loop) => {
+    for (let i = 0; !stop; i++) {
+      const t0 = process.hrtime.bigint();
+      try {
+        await request(loop, i);
+        if (measuring) latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      } catch (err) {
+        if (measuring) {
+          errors++;
+          firstError ??= (err as Error).message;
+        }
+      }
+    }
+  });
+  await new Promise((r) => setTimeout(r, opts.warmupSeconds * 1000));
+  measuring = true;
+  const started = process.hrtime.bigint();
+  await new Promise((r) => setTimeout(r, opts.seconds * 1000));
+  measuring = false;
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  stop = true;
+  await Promise.all(loops);
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
+  return {
+    requests: latencies.length,
+    errors,
+    seconds,
+    throughput: latencies.length / seconds,
+    p50Ms: pct(0.5),
+    p99Ms: pct(0.99),
+    ...(firstError ? { firstError } : {}),
+  };
+}
+
+/** A keep-alive HTTP client shared by every workload and baseline, so the client side costs the same for both. */
+export function httpClient(baseUrl: string, concurrency: number) {
+  const url = new URL(baseUrl);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  return {
+    request(method: 'GET' | 'POST', path: string, body?: string): Promise<string> {
+      return new Promise((resolve, reject) => {
+        const req = http.request(
+          {
+            host: url.hostname,
+            port: url.port,
+            method,
+            path,
+            agent,
+            headers: body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {},
+          },
+          (res) => {
+            let data = '';
+            res.setEncoding('utf8');
+            res.on('data', (c: string) => (data += c));
+            res.on('end', () =>
+              res.statusCode === 200 ? resolve(data) : reject(new Error(`HTTP ${res.statusCode}: ${data}`)),
+            );
+          },
+        );
+        req.on('error', reject);
+        if (body) req.write(body);
+        req.end();
+      });
+    },
+    close(): void {
+      agent.destroy();
+    },
+  };
+}
+
+/** Resident memory of a process in MiB, from /proc. */
+export function rssMiB(pid: number): number {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+    return kb / 1024;
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+export interface RoundsResult extends LoadResult {
+  /** Every round's throughput, in order. */
+  rounds: number[];
+  /** CPU microseconds per request of each watched process, over all rounds. */
+  cpuPerOp: Record<string, number>;
+}
+
+/**
+ * Runs the workload and its baseline in alternating rounds (W B W B ...), so slow phases of a noisy machine (a
+ * compaction, another process) hit both alike, and reports per side the round with the median throughput.
+ */
+export async function alternate(
+  rounds: number,
+  sides: { name: string; run: () => Promise<LoadResult>; watch: Record<string, number> }[],
+): Promise<RoundsResult[]> {
+  interface Side {
+    runs: LoadResult[];
+    cpu: Record<string, number>;
+  }
+  const results: Side[] = sides.map(() => ({ runs: [], cpu: {} }));
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, side] of sides.entries()) {
+      const before = Object.fromEntries(Object.entries(side.watch).map(([k, pid]) => [k, cpuSeconds(pid)]));
+      const result = await side.run();
+      for (const [k, pid] of Object.entries(side.watch))
+        results[i]!.cpu[k] = (results[i]!.cpu[k] ?? 0) + cpuSeconds(pid) - before[k]!;
+      results[i]!.runs.push(result);
+      process.stderr.write(
+        `[bench]   round ${r + 1}/${rounds} ${side.name}: ${Math.round(result.throughput)}/s, p99 ${result.p99Ms.toFixed(1)} ms\n`,
+      );
+    }
+  }
+  return results.map(({ runs, cpu }) => {
+    const sorted = [...runs].sort((a, b) => a.throughput - b.throughput);
+    const median = sorted[Math.floor(sorted.length / 2)]!;
+    // Warm-up requests are not counted in `requests`, so CPU per request is slightly overstated, alike for both sides.
+    const total = runs.reduce((n, x) => n + x.requests, 0);
+    return {
+      ...median,
+      rounds: runs.map((x) => x.throughput),
+      cpuPerOp: Object.fromEntries(Object.entries(cpu).map(([k, s]) => [k, (s * 1e6) / total])),
+    };
+  });
+}
