@@ -37,7 +37,8 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const env = opts.env ?? process.env;
   const log = opts.log ?? createLogger('tally-runtime');
   const metrics = createRuntimeMetrics();
-  const cassandra = createCassandraClient(cassandraSettingsFromEnv(env), { applicationName: 'tally-runtime' });
+  const cassandraSettings = cassandraSettingsFromEnv(env);
+  const cassandra = createCassandraClient(cassandraSettings, { applicationName: 'tally-runtime' });
   const cacheSettings = cacheSettingsFromEnv(env);
   const cache = cacheSettings ? new Cache(cacheSettings) : undefined;
   if (!cache) log.warn('MEMCACHED_SERVERS is not set: BestEffort namespaces answer 503 and rollups are not cached');
@@ -55,6 +56,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     metrics,
     log,
     provision: opts.provision ?? false,
+    requestTimeoutMs: cassandraSettings.requestTimeoutMs,
     ...(opts.now ? { now: opts.now } : {}),
   });
 

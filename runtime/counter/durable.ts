@@ -101,6 +101,14 @@ export abstract class DurableCounters implements CounterOps {
     await this.cassandra(`recording an event of ${event.counter}`, async () => {
       await this.bounds.cover(event.counter, event.eventTimeMs);
       if (event.kind === 'clear') await this.store.widenBounds(event.counter, { clearMs: event.eventTimeMs });
+      // A rollup may pass an event's time once it is older than the accept limit plus the settle margin. An event
+      // that waited here past the accept limit (an overloaded process) is refused rather than written late; with
+      // the driver's request timeout below the settle margin, a write that starts in time lands in time.
+      if (this.now() > event.eventTimeMs + this.config.eventStorage.acceptLimitSeconds * 1000) {
+        throw unavailable(
+          `the request for ${event.counter} waited past the namespace's accept limit before it could be written; retry with a new token`,
+        );
+      }
       await this.store.insertEvent(event);
     });
     this.trigger(event.counter, event.eventTimeMs + this.settleDelayMs());

@@ -28,6 +28,8 @@ export interface RegistryDeps {
   log: Logger;
   /** Create missing keyspaces and tables (file mode with --provision); otherwise the operator does. */
   provision: boolean;
+  /** The Cassandra request timeout: a namespace's settle margin should exceed it (see durable.ts). */
+  requestTimeoutMs?: number;
   now?: () => number;
 }
 
@@ -70,6 +72,13 @@ export class NamespaceRegistry {
     }
     for (const config of snapshot.namespaces) {
       if (this.served.has(config.name)) continue;
+      const timeout = this.deps.requestTimeoutMs;
+      if (config.counterType !== 'BestEffort' && timeout !== undefined && config.rollup.settleMarginMs < timeout) {
+        log.warn(
+          { namespace: config.name, settleMarginMs: config.rollup.settleMarginMs, requestTimeoutMs: timeout },
+          'the settle margin is below the Cassandra request timeout: a slow write could land after a rollup passed its time',
+        );
+      }
       const entry: ServedNamespace = { config, ops: this.createOps(config), ready: false, reason: 'checking schema' };
       this.served.set(config.name, entry);
       await this.prepare(entry);

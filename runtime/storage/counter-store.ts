@@ -1,4 +1,4 @@
-import type { Client } from 'cassandra-driver';
+import { policies, type Client } from 'cassandra-driver';
 import type { NamespaceConfig } from '../namespace/config';
 import { eventBucket, timeBucket, timeBucketsBetween } from './buckets';
 import { CoalescingClient } from './coalescing-client';
@@ -51,6 +51,7 @@ export interface WindowSum {
  */
 const INVERTED_TIMESTAMP_BASE = 2n ** 53n;
 const micros = (ms: number): bigint => BigInt(ms) * 1000n;
+const NO_RETRY = new policies.retry.FallthroughRetryPolicy();
 
 function toSafeNumber(value: unknown, what: string): number {
   if (value === null || value === undefined) return 0;
@@ -164,7 +165,9 @@ export class CounterStore {
         event.kind,
         BigInt(event.delta),
       ],
-      { prepare: true, isIdempotent: true },
+      // No driver-side retry: a retry on another node could land after the event's window closed; clients retry
+      // with the same token instead.
+      { prepare: true, isIdempotent: true, retry: NO_RETRY },
     );
   }
 

@@ -26,7 +26,8 @@ export const FAST = {
     bucketsPerCounter: 4,
     retentionSeconds: 3600,
   },
-  rollup: { coalesceMs: 100, settleMarginMs: 300 },
+  // The settle margin stays above the Cassandra request timeout (1 s by default), as production settings must.
+  rollup: { coalesceMs: 100, settleMarginMs: 1200 },
 };
 
 export interface TestNamespace {

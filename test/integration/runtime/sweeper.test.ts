@@ -29,7 +29,7 @@ describe('the sweeper', () => {
   const ns: TestNamespace = {
     name: `sweep-${run}`,
     counterType: 'Eventual',
-    spec: { rollup: { queueCapacity: 16, coalesceMs: 600000, settleMarginMs: 300 } },
+    spec: { rollup: { queueCapacity: 16, coalesceMs: 600000, settleMarginMs: 1200 } },
   };
   const main = path.join(repoRoot(), 'dist', 'runtime', 'cli', 'main.js');
 
@@ -73,8 +73,8 @@ describe('the sweeper', () => {
       const behind = before.filter((r) => r.checkpoint?.count !== expected.get(r.counter));
       expect(behind.length).toBeGreaterThanOrEqual(20);
 
-      // Past the immutable horizon (accept limit 1 s + settle margin 0.3 s), then the CronJob's command, run directly.
-      await new Promise((r) => setTimeout(r, 1500));
+      // Past the immutable horizon (accept limit 1 s + settle margin 1.2 s), then the CronJob's command, run directly.
+      await new Promise((r) => setTimeout(r, 2500));
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-sweep-'));
       fs.writeFileSync(path.join(dir, 'ns.yaml'), manifests([ns]));
       const sweep = spawnSync(process.execPath, [main, 'rollup', '--namespaces', dir, '--namespace', ns.name], {
