@@ -1,0 +1,64 @@
+import {
+  ApiException,
+  Observable,
+  type ConfigurationOptions,
+  type ObservableMiddleware,
+  type RequestContext,
+  type ResponseContext,
+} from '@kubernetes/client-node';
+
+/**
+ * Options for a @kubernetes/client-node 1.x call (its second parameter) that bound the request: it is aborted after
+ * `timeoutMs` (counted from when it is sent) or when `signal` aborts. Without this a request to an API server that
+ * stopped answering (a half-open connection, a partition) waits forever: client-node sets no timeout of its own.
+ *
+ * The object-parameter APIs take *observable* middleware (their `Middleware` export is the promise flavour, which
+ * they do not accept), hence client-node's tiny Observable here.
+ */
+export function bounded(opts: { timeoutMs?: number; signal?: AbortSignal }): ConfigurationOptions {
+  const middleware: ObservableMiddleware = {
+    pre: (context: RequestContext) => {
+      const signals: AbortSignal[] = [];
+      if (opts.signal) signals.push(opts.signal);
+      if (opts.timeoutMs !== undefined) signals.push(AbortSignal.timeout(opts.timeoutMs));
+      if (signals.length > 0) context.setSignal(signals.length === 1 ? signals[0]! : AbortSignal.any(signals));
+      return new Observable(Promise.resolve(context));
+    },
+    post: (context: ResponseContext) => new Observable(Promise.resolve(context)),
+  };
+  return { middleware: [middleware], middlewareMergeStrategy: 'append' };
+}
+
+/**
+ * The HTTP status of a failed Kubernetes call: ApiException's `code` for API calls, `statusCode` for the errors
+ * client-node's Watch reports; undefined for network errors.
+ */
+export function httpStatus(err: unknown): number | undefined {
+  if (err instanceof ApiException) return err.code;
+  if (typeof err === 'object' && err !== null) {
+    const { statusCode, code } = err as { statusCode?: unknown; code?: unknown };
+    if (typeof statusCode === 'number') return statusCode;
+    if (typeof code === 'number') return code;
+  }
+  return undefined;
+}
+
+/**
+ * The server's message from a failed call, else the error's own. ApiException's message is a multi-line dump with
+ * headers; its body is usually the raw JSON text of a Status (sometimes already parsed).
+ */
+export function errorMessage(err: unknown): string {
+  if (err instanceof ApiException) {
+    let body: unknown = err.body;
+    if (typeof body === 'string') {
+      try {
+        body = JSON.parse(body);
+      } catch {
+        // not JSON: no message to show
+      }
+    }
+    const message = typeof body === 'object' && body !== null ? (body as { message?: unknown }).message : undefined;
+    return typeof message === 'string' ? `HTTP ${err.code}: ${message}` : `HTTP ${err.code}`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
