@@ -21,7 +21,7 @@ module.exports = {
     {
       displayName: 'unit',
       testEnvironment: 'node',
-      roots: ['<rootDir>/runtime', '<rootDir>/test/stack'],
+      roots: ['<rootDir>/runtime', '<rootDir>/test/stack', '<rootDir>/operator'],
       testMatch: ['**/*.test.ts'],
       transform,
       transformIgnorePatterns,

@@ -1,7 +1,8 @@
 /**
  * The CounterNamespace spec as a JSON Schema: the one source for the CRD's OpenAPI schema (crds/ is generated from
  * it), for the defaults the API server applies, and for file mode, where the runtime applies the same defaults with
- * Ajv. Kept structural (every field typed, no $ref) so Kubernetes accepts it as is.
+ * Ajv. Every field is typed and there is no $ref; operator/api/crd.ts makes it structural for Kubernetes (drops
+ * `additionalProperties: false`, turns `propertyNames` into CEL) and adds the CEL rules (immutability, cross-field).
  */
 
 export const COUNTER_TYPES = ['BestEffort', 'Eventual', 'Accurate'] as const;
@@ -66,6 +67,7 @@ export const counterNamespaceSpecSchema = {
             dataCenters: {
               type: 'object',
               description: 'For NetworkTopologyStrategy: datacenter name to replication factor.',
+              propertyNames: { pattern: DATACENTER_PATTERN },
               additionalProperties: { type: 'integer', minimum: 0, maximum: 15 },
               maxProperties: 16,
               minProperties: 1,
