@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { runOperator } from './operator';
 import { runRollup } from './rollup';
 import { runServe } from './serve';
 
@@ -9,6 +10,7 @@ usage: tally <command> [options]
 commands:
   serve     serve the counter HTTP API
   rollup    roll up every counter whose checkpoint is behind (the sweeper the operator's CronJob runs)
+  operator  run the Kubernetes operator that reconciles CounterNamespace resources
 
 Run "tally <command> --help" for a command's options.`;
 
@@ -22,6 +24,8 @@ async function main(argv: string[]): Promise<number> {
       return runServe(rest);
     case 'rollup':
       return runRollup(rest);
+    case 'operator':
+      return runOperator(rest);
     case undefined:
     case '--help':
     case '-h':

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { FileNamespaceSource } from '../namespace/file-source';
+import type { NamespaceSource } from '../namespace/source';
 import { createLogger } from '../observability/log';
 import { startRuntime } from '../server';
 import { boolOption, intOption, stringOption } from './options';
@@ -11,6 +12,11 @@ Serves the counter HTTP API for the namespaces it is given.
 options (each also settable by the environment variable in brackets):
   --namespaces PATH   a CounterNamespace/CounterNamespaceConfig YAML file, or a directory of them; reloaded on
                       change                                                        [TALLY_NAMESPACES]
+  --configmaps        instead, serve the namespaces the operator publishes as ConfigMaps (label
+                      tally.dev/config=namespace), watched through the Kubernetes API (KUBECONFIG, or the
+                      pod's service account)                                        [TALLY_NAMESPACE_SOURCE=configmaps]
+  --watch-namespaces LIST  with --configmaps: the Kubernetes namespaces to watch, comma-separated (default: all)
+                                                                                    [TALLY_WATCH_NAMESPACES]
   --provision         create missing keyspaces and tables at start-up (without the operator)  [TALLY_PROVISION=true]
   --port N            HTTP port (default 8080; 0 picks a free one)                  [TALLY_PORT]
   --host ADDR         address to listen on (default 0.0.0.0)                        [TALLY_HOST]
@@ -29,6 +35,8 @@ export async function runServe(argv: string[]): Promise<number> {
     args: argv,
     options: {
       namespaces: { type: 'string' },
+      configmaps: { type: 'boolean' },
+      'watch-namespaces': { type: 'string' },
       provision: { type: 'boolean' },
       port: { type: 'string' },
       host: { type: 'string' },
@@ -40,14 +48,10 @@ export async function runServe(argv: string[]): Promise<number> {
     process.stdout.write(`${serveHelp}\n`);
     return 0;
   }
-  const namespaces = stringOption(values.namespaces, 'TALLY_NAMESPACES');
-  if (!namespaces)
-    throw Object.assign(new Error('--namespaces PATH (or TALLY_NAMESPACES) is required'), {
-      code: 'ERR_PARSE_ARGS_USAGE',
-    });
   const log = createLogger('tally-runtime');
+  const source = await namespaceSource(values, log);
   const runtime = await startRuntime({
-    source: new FileNamespaceSource(namespaces),
+    source,
     port: intOption(values.port, 'TALLY_PORT', 8080, '--port'),
     host: stringOption(values.host, 'TALLY_HOST', '0.0.0.0')!,
     provision: boolOption(values.provision, 'TALLY_PROVISION'),
@@ -64,4 +68,30 @@ export async function runServe(argv: string[]): Promise<number> {
   });
   await runtime.close();
   return 0;
+}
+
+async function namespaceSource(
+  values: { namespaces?: string; configmaps?: boolean; 'watch-namespaces'?: string },
+  log: ReturnType<typeof createLogger>,
+): Promise<NamespaceSource> {
+  const fromConfigMaps = values.configmaps ?? process.env.TALLY_NAMESPACE_SOURCE === 'configmaps';
+  const path = stringOption(values.namespaces, 'TALLY_NAMESPACES');
+  if (fromConfigMaps && values.namespaces) throw usage('use either --namespaces PATH or --configmaps, not both');
+  if (fromConfigMaps) {
+    const { KubeConfig } = await import('@kubernetes/client-node');
+    const { ConfigMapNamespaceSource } = await import('../namespace/configmap-source');
+    const kc = new KubeConfig();
+    kc.loadFromDefault();
+    const watch = (stringOption(values['watch-namespaces'], 'TALLY_WATCH_NAMESPACES') ?? '')
+      .split(',')
+      .map((n) => n.trim())
+      .filter(Boolean);
+    return new ConfigMapNamespaceSource(kc, watch, log);
+  }
+  if (!path) throw usage('--namespaces PATH (or TALLY_NAMESPACES) or --configmaps is required');
+  return new FileNamespaceSource(path);
+}
+
+function usage(message: string): Error {
+  return Object.assign(new Error(message), { code: 'ERR_PARSE_ARGS_USAGE' });
 }

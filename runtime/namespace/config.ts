@@ -47,6 +47,8 @@ export interface NamespaceConfig {
   cache: {
     keyPrefix: string;
     ttlSeconds: number;
+    /** Filled in by the operator from its own configuration; a runtime uses its own MEMCACHED_SERVERS. */
+    servers?: string;
   };
 }
 
@@ -145,6 +147,7 @@ export const namespaceConfigSchema = {
       properties: {
         keyPrefix: { type: 'string', pattern: KEY_PREFIX_PATTERN },
         ttlSeconds: int(1, 2592000),
+        servers: { type: 'string', minLength: 1 },
       },
     },
   },

@@ -21,7 +21,7 @@ export interface CounterNamespaceSpec {
   };
   eventStorage: NamespaceConfig['eventStorage'];
   rollup: NamespaceConfig['rollup'];
-  cache: NamespaceConfig['cache'];
+  cache: Omit<NamespaceConfig['cache'], 'servers'>;
   deletionPolicy: 'Retain' | 'Delete';
 }
 

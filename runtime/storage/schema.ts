@@ -92,26 +92,67 @@ export interface SchemaChanges {
 }
 
 export interface EnsureSchemaOptions {
-  /** Recorded in the rollups table comment: who created the keyspace (the operator's CounterNamespace uid). */
+  /** Recorded in the rollups table comment: the operator's CounterNamespace uid (default "tally"). */
   owner?: string;
+  ownerName?: string;
 }
 
-/** Identifies Tally's tables and who created them; the operator reads it before dropping a keyspace. */
-export interface SchemaComment {
-  tally: { owner: string };
+/**
+ * Identifies Tally's tables, who made them (the operator's CounterNamespace uid; "tally" for `serve --provision`) and
+ * whether that owner created the keyspace too. Kept in the rollups table's comment because keyspaces have none; the
+ * operator reads it to detect two CounterNamespaces claiming one keyspace and before dropping one.
+ */
+export interface Ownership {
+  owner: string;
+  /** Who the owner is, for people: "CounterNamespace team-a/orders". */
+  name?: string;
+  keyspaceCreated: boolean;
 }
 
-export function ownerComment(owner: string): string {
-  return JSON.stringify({ tally: { owner } } satisfies SchemaComment);
+export function ownerComment(ownership: Ownership): string {
+  return JSON.stringify({ tally: ownership });
 }
 
-export function parseOwnerComment(comment: string | null | undefined): string | undefined {
+export function parseOwnerComment(comment: string | null | undefined): Ownership | undefined {
   try {
-    const parsed = JSON.parse(comment ?? '') as Partial<SchemaComment>;
-    return typeof parsed.tally?.owner === 'string' ? parsed.tally.owner : undefined;
+    const parsed = JSON.parse(comment ?? '') as { tally?: Partial<Ownership> };
+    const owner = parsed.tally?.owner;
+    if (typeof owner !== 'string') return undefined;
+    const name = parsed.tally?.name;
+    return {
+      owner,
+      ...(typeof name === 'string' ? { name } : {}),
+      keyspaceCreated: parsed.tally?.keyspaceCreated === true,
+    };
   } catch {
     return undefined;
   }
+}
+
+/** Who owns a namespace's tables, or undefined when its rollups table does not exist (yet). */
+export async function readOwnership(client: Client, config: NamespaceConfig): Promise<Ownership | undefined> {
+  const table = await readTable(client, config.cassandra.keyspace, config.cassandra.rollupsTable);
+  return table ? (parseOwnerComment(table.comment) ?? { owner: '(not Tally)', keyspaceCreated: false }) : undefined;
+}
+
+/** The owner `serve --provision` records: tables a runtime made for itself, which the operator may adopt. */
+export const RUNTIME_OWNER = 'tally';
+
+/** Rewrites who owns a namespace's tables (the operator adopting what `serve --provision` created). */
+export async function setOwnership(client: Client, config: NamespaceConfig, ownership: Ownership): Promise<void> {
+  const { keyspace, rollupsTable } = config.cassandra;
+  await ddl(
+    client,
+    `ALTER TABLE ${qualified(keyspace, rollupsTable)} WITH comment = ${stringLiteral(ownerComment(ownership))}`,
+    `recording the owner of ${keyspace}`,
+  );
+}
+
+async function tableCount(client: Client, keyspace: string): Promise<number> {
+  const rs = await client.execute('SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?', [keyspace], {
+    prepare: true,
+  });
+  return rs.rowLength;
 }
 
 function sameReplication(current: Record<string, string>, wanted: Replication): boolean {
@@ -185,10 +226,15 @@ export async function ensureSchema(
   };
 
   const current = await readReplication(client, ident(keyspace));
+  // A keyspace without tables is one an interrupted earlier run created (or an empty one nobody uses): claimed.
+  let claimed = false;
   if (!current) {
     await ddl(client, createKeyspaceCql(config), `creating keyspace ${keyspace}`);
     changes.keyspaceCreated = true;
-  } else if (!sameReplication(current, replication)) {
+  } else if ((await tableCount(client, keyspace)) === 0) {
+    claimed = true;
+  }
+  if (current && !sameReplication(current, replication)) {
     await ddl(
       client,
       `ALTER KEYSPACE ${ident(keyspace)} WITH replication = ${replicationLiteral(replication)}`,
@@ -215,9 +261,14 @@ export async function ensureSchema(
 
   const rollups = await readTable(client, keyspace, rollupsTable);
   if (!rollups) {
+    const ownership: Ownership = {
+      owner: opts.owner ?? RUNTIME_OWNER,
+      ...(opts.ownerName ? { name: opts.ownerName } : {}),
+      keyspaceCreated: changes.keyspaceCreated || claimed,
+    };
     await ddl(
       client,
-      createRollupsTableCql(config, ownerComment(opts.owner ?? 'tally')),
+      createRollupsTableCql(config, ownerComment(ownership)),
       `creating table ${keyspace}.${rollupsTable}`,
     );
     changes.tablesCreated.push(rollupsTable);

@@ -4,8 +4,8 @@
  */
 export interface Component {
   readonly name: string;
-  /** 0: stores and control plane, started in parallel; 1: Tally's processes, started once phase 0 is up. */
-  readonly phase: 0 | 1;
+  /** 0: stores and control plane, started in parallel; 1: the operator; 2: the runtime. Each phase waits for the last. */
+  readonly phase: 0 | 1 | 2;
   /** Environment variables naming an existing service; when any is set the component is external. */
   readonly externalVars: string[];
   /** The existing service named by those variables, or undefined when none is set. */

@@ -5,6 +5,7 @@ import { cassandra } from './components/cassandra';
 import { helm } from './components/helm';
 import { kubernetes } from './components/kubernetes';
 import { memcached } from './components/memcached';
+import { operator } from './components/operator';
 import { runtime } from './components/runtime';
 import { say } from './log';
 import { ensureDir, stateDir } from './paths';
@@ -12,12 +13,14 @@ import { isAlive, readRecord, stopProcess } from './processes';
 
 /** In start order; `down` stops them in reverse. */
 export function components(): Component[] {
-  return [memcached, cassandra, kubernetes, helm, runtime];
+  return [memcached, cassandra, kubernetes, helm, operator, runtime];
 }
 
 interface ComponentState {
   managed: boolean;
   endpoint: Endpoint;
+  /** Who started it: `npm run up` (kept running) or a test run (stopped by the last test run to finish). */
+  startedBy?: 'up' | 'test';
 }
 
 interface StackState {
@@ -76,13 +79,18 @@ export interface UpResult {
  * Brings every component up: uses an existing service where the environment names one, keeps what an earlier `up`
  * started if it still answers, and installs and starts the rest, in parallel.
  */
-export async function up(): Promise<UpResult> {
+export async function up(by: 'up' | 'test' = 'up'): Promise<UpResult> {
+  return withLock(() => upLocked(by));
+}
+
+async function upLocked(by: 'up' | 'test'): Promise<UpResult> {
   const state = readState();
   const started: string[] = [];
-  for (const phase of [0, 1] as const) {
+  for (const phase of [0, 1, 2] as const) {
     const toStart = await plan(
       state,
       components().filter((c) => c.phase === phase),
+      by,
     );
     // Installs run in parallel (downloads and builds overlap); starts too, each waiting on its own readiness.
     await Promise.all(toStart.map((c) => c.install()));
@@ -92,7 +100,11 @@ export async function up(): Promise<UpResult> {
         say(`${c.name}: starting`);
         const endpoint = await c.start(env);
         const fingerprint = c.fingerprint?.();
-        state.components[c.name] = { managed: true, endpoint: fingerprint ? { ...endpoint, fingerprint } : endpoint };
+        state.components[c.name] = {
+          managed: true,
+          endpoint: fingerprint ? { ...endpoint, fingerprint } : endpoint,
+          startedBy: by,
+        };
         started.push(c.name);
         say(`${c.name}: ready at ${endpoint.address}`);
       }),
@@ -118,7 +130,7 @@ function envOf(state: StackState): Record<string, string> {
  * Decides, per component, whether to use an existing service (named by the environment), keep what an earlier `up`
  * started (if it still answers and runs the same build), or start it; returns those to start.
  */
-async function plan(state: StackState, phase: Component[]): Promise<Component[]> {
+async function plan(state: StackState, phase: Component[], by: 'up' | 'test'): Promise<Component[]> {
   const toStart: Component[] = [];
   await Promise.all(
     phase.map(async (c) => {
@@ -142,6 +154,8 @@ async function plan(state: StackState, phase: Component[]): Promise<Component[]>
         const sameBuild = previous.endpoint.fingerprint === c.fingerprint?.();
         if (probe.ok && sameBuild) {
           say(`${c.name}: already running at ${previous.endpoint.address}`);
+          // `npm run up` adopts what a test run started: it stays up after the tests.
+          if (by === 'up') previous.startedBy = 'up';
           return;
         }
         say(
@@ -159,6 +173,10 @@ async function plan(state: StackState, phase: Component[]): Promise<Component[]>
 
 /** Stops what `up` started (all of it, or only the named components), by recorded pid. */
 export async function down(only?: string[]): Promise<void> {
+  await withLock(() => downLocked(only));
+}
+
+async function downLocked(only?: string[]): Promise<void> {
   const state = readState();
   for (const c of components().reverse()) {
     if (only && !only.includes(c.name)) continue;
@@ -209,4 +227,70 @@ export async function status(): Promise<StatusLine[]> {
       };
     }),
   );
+}
+
+/**
+ * One `up` or `down` at a time per state directory: two test runs (or a test run and `npm run up`) starting the same
+ * stack would otherwise each decide the other's half-started Cassandra is dead and restart it. A lock left by a
+ * process that no longer exists is taken over.
+ */
+async function withLock<T>(fn: () => Promise<T>): Promise<T> {
+  const lock = path.join(ensureDir(stateDir()), 'stack.lock');
+  const deadline = Date.now() + 30 * 60_000; // a first start may build Kubernetes under the lock
+  let waiting = false;
+  for (;;) {
+    try {
+      fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      break;
+    } catch {
+      const holder = Number(fs.readFileSync(lock, 'utf8') || NaN);
+      if (!pidAlive(holder)) {
+        fs.rmSync(lock, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`the stack is locked by process ${holder} (${lock})`);
+      if (!waiting) say(`waiting for process ${holder}, which is starting or stopping the stack`);
+      waiting = true;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    fs.rmSync(lock, { force: true });
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function usersDir(): string {
+  return ensureDir(path.join(stateDir(), 'test-runs'));
+}
+
+/** A test run says it uses the stack; the last one to finish stops what test runs started. */
+export function registerTestRun(): void {
+  fs.writeFileSync(path.join(usersDir(), String(process.pid)), new Date().toISOString());
+}
+
+/** Ends this test run's use of the stack; stops what test runs started when no other test run is still going. */
+export async function releaseTestRun(): Promise<void> {
+  fs.rmSync(path.join(usersDir(), String(process.pid)), { force: true });
+  const others = fs.readdirSync(usersDir()).filter((f) => {
+    if (pidAlive(Number(f))) return true;
+    fs.rmSync(path.join(usersDir(), f), { force: true });
+    return false;
+  });
+  if (others.length > 0) return;
+  const byTests = Object.entries(readState().components)
+    .filter(([, c]) => c.managed && c.startedBy === 'test')
+    .map(([name]) => name);
+  if (byTests.length > 0) await down(byTests);
 }

@@ -1,7 +1,7 @@
 // Loaded before any probe starts: jest transpiles this ES-module package on first use, which blocks the event loop
 // for seconds and would make a probe that is waiting on a socket time out.
 import '@kubernetes/client-node';
-import { up } from '../stack/stack';
+import { registerTestRun, up } from '../stack/stack';
 
 /**
  * Brings the local stack up for the integration tests (or uses what `npm run up` or the environment provides) and
@@ -9,9 +9,9 @@ import { up } from '../stack/stack';
  */
 export default async function globalSetup(): Promise<void> {
   const started = Date.now();
-  const result = await up();
+  registerTestRun();
+  const result = await up('test');
   Object.assign(process.env, result.env);
-  (globalThis as { __tallyStarted?: string[] }).__tallyStarted = result.started;
   const what = result.started.length > 0 ? `started ${result.started.join(', ')}` : 'everything was already up';
   process.stderr.write(`[stack] ready for tests in ${((Date.now() - started) / 1000).toFixed(1)} s (${what})\n`);
 }

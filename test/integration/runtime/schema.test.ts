@@ -63,7 +63,7 @@ describe('ensureSchema against Cassandra', () => {
       'partition_key:event_bucket:none',
     ]);
     const rollups = await readTable(client, c.cassandra.keyspace, 'rollups');
-    expect(parseOwnerComment(rollups?.comment)).toBe('uid-123');
+    expect(parseOwnerComment(rollups?.comment)).toEqual({ owner: 'uid-123', keyspaceCreated: true });
 
     expect(await ensureSchema(client, c)).toEqual({
       keyspaceCreated: false,

@@ -26,12 +26,13 @@ async function getJson(url: string): Promise<{ status: number; body: unknown }> 
 }
 
 /**
- * `tally serve` from the compiled dist/, serving examples/ (provisioning their tables), against the stack's Cassandra
- * and Memcached. `npm run up` builds first, so this is always the code in the working tree.
+ * `tally serve` from the compiled dist/, serving the namespaces the operator publishes as ConfigMaps (examples/,
+ * applied by the operator component), against the stack's Cassandra and Memcached. `npm run up` builds first, so
+ * this is always the code in the working tree.
  */
 export const runtime: Component = {
   name: 'runtime',
-  phase: 1,
+  phase: 2,
   externalVars: ['TALLY_URL'],
   processes: [PROCESS],
 

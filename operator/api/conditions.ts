@@ -1,0 +1,91 @@
+/**
+ * Every condition type and reason the operator sets, in one place (after kubebuilder's conditions.go). Types are
+ * adjectives that are True when things are well; reasons are CamelCase and stable: alerts and scripts match on them.
+ */
+export const ConditionType = {
+  /** The namespace is usable: keyspace, tables, cache config and rollup schedule are all in place. */
+  Ready: 'Ready',
+  KeyspaceReady: 'KeyspaceReady',
+  TablesReady: 'TablesReady',
+  CacheConfigured: 'CacheConfigured',
+  RollupScheduled: 'RollupScheduled',
+} as const;
+export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
+
+export const Reason = {
+  /** First visit, or a step has not run yet. */
+  Reconciling: 'Reconciling',
+  Ready: 'Ready',
+  KeyspaceCreated: 'KeyspaceCreated',
+  KeyspaceExists: 'KeyspaceExists',
+  ReplicationUpdated: 'ReplicationUpdated',
+  TablesCreated: 'TablesCreated',
+  TablesExist: 'TablesExist',
+  RetentionUpdated: 'RetentionUpdated',
+  ConfigMapApplied: 'ConfigMapApplied',
+  CronJobApplied: 'CronJobApplied',
+  RollupSuspended: 'RollupSuspended',
+  /** Another CounterNamespace (or something outside Tally) already owns the keyspace; nothing was touched. */
+  KeyspaceConflict: 'KeyspaceConflict',
+  /** Cassandra could not be reached or answered with an error; retried with backoff. */
+  CassandraUnavailable: 'CassandraUnavailable',
+  /** Cassandra's nodes disagree on the schema version; DDL waits until they agree. */
+  SchemaDisagreement: 'SchemaDisagreement',
+  /** The spec cannot be resolved (the CRD's validation should have caught it). */
+  InvalidSpec: 'InvalidSpec',
+  /** The Kubernetes API refused to apply an owned object. */
+  ApplyFailed: 'ApplyFailed',
+  /** Deletion waits on cleanup outside Kubernetes (dropping the keyspace). */
+  Deleting: 'Deleting',
+} as const;
+export type Reason = (typeof Reason)[keyof typeof Reason];
+
+/** Event reasons (Normal unless said otherwise). */
+export const EventReason = {
+  KeyspaceCreated: 'KeyspaceCreated',
+  ReplicationUpdated: 'ReplicationUpdated',
+  TablesCreated: 'TablesCreated',
+  RetentionUpdated: 'RetentionUpdated',
+  KeyspaceDropped: 'KeyspaceDropped',
+  KeyspaceRetained: 'KeyspaceRetained',
+  /** Warning. */
+  KeyspaceConflict: 'KeyspaceConflict',
+  /** Warning. */
+  CassandraUnavailable: 'CassandraUnavailable',
+  /** Warning. */
+  DropFailed: 'DropFailed',
+} as const;
+export type EventReason = (typeof EventReason)[keyof typeof EventReason];
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  observedGeneration?: number;
+  lastTransitionTime: string;
+}
+
+/**
+ * Sets a condition in a list keyed by type, keeping lastTransitionTime when the status does not change (the
+ * Kubernetes API conventions). Returns a new list; the input is not modified.
+ */
+export function setCondition(
+  conditions: Condition[] | undefined,
+  next: Omit<Condition, 'lastTransitionTime'>,
+  now: () => Date = () => new Date(),
+): Condition[] {
+  const list = [...(conditions ?? [])];
+  const i = list.findIndex((c) => c.type === next.type);
+  const previous = i >= 0 ? list[i] : undefined;
+  const lastTransitionTime =
+    previous && previous.status === next.status ? previous.lastTransitionTime : now().toISOString();
+  const condition: Condition = { ...next, lastTransitionTime };
+  if (i >= 0) list[i] = condition;
+  else list.push(condition);
+  return list;
+}
+
+export function findCondition(conditions: Condition[] | undefined, type: string): Condition | undefined {
+  return conditions?.find((c) => c.type === type);
+}

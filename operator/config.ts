@@ -1,0 +1,58 @@
+import * as os from 'node:os';
+import { cassandraSettingsFromEnv, type CassandraSettings } from '../runtime/storage/client';
+
+/** The operator's own configuration: flags override environment variables (see `tally operator --help`). */
+export interface OperatorConfig {
+  cassandra: CassandraSettings;
+  /** Kubernetes Secret holding Cassandra credentials (keys `username`, `password`), passed to rollup Jobs. */
+  cassandraSecret?: string;
+  memcachedServers?: string;
+  /** Image and pull policy of the rollup CronJob (the runtime image, which has `tally rollup`). */
+  runtimeImage: string;
+  imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
+  /** Namespaces to watch; empty = all. */
+  watchNamespaces: string[];
+  /** Where the leader-election Lease lives. */
+  leaseNamespace: string;
+  leaseName: string;
+  identity: string;
+  /** HTTP port for /metrics, /healthz, /readyz. */
+  port: number;
+  /** Reconciles running at once (different CounterNamespaces). */
+  concurrency: number;
+  /** Every CounterNamespace is reconciled again this often even without a change. */
+  resyncMs: number;
+}
+
+const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
+
+export function operatorConfigFromEnv(env: NodeJS.ProcessEnv = process.env): OperatorConfig {
+  const pull = env.TALLY_IMAGE_PULL_POLICY ?? 'IfNotPresent';
+  if (!(PULL_POLICIES as readonly string[]).includes(pull)) {
+    throw new Error(`TALLY_IMAGE_PULL_POLICY must be one of ${PULL_POLICIES.join(', ')}, got "${pull}"`);
+  }
+  const int = (name: string, fallback: number, min: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got "${raw}"`);
+    return n;
+  };
+  return {
+    cassandra: cassandraSettingsFromEnv(env),
+    ...(env.TALLY_CASSANDRA_SECRET ? { cassandraSecret: env.TALLY_CASSANDRA_SECRET } : {}),
+    ...(env.MEMCACHED_SERVERS ? { memcachedServers: env.MEMCACHED_SERVERS } : {}),
+    runtimeImage: env.TALLY_RUNTIME_IMAGE ?? 'tally-runtime:latest',
+    imagePullPolicy: pull as OperatorConfig['imagePullPolicy'],
+    watchNamespaces: (env.TALLY_WATCH_NAMESPACES ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    leaseNamespace: env.TALLY_LEASE_NAMESPACE ?? env.POD_NAMESPACE ?? 'default',
+    leaseName: env.TALLY_LEASE_NAME ?? 'tally-operator',
+    identity: env.POD_NAME ?? `${os.hostname()}-${process.pid}`,
+    port: int('TALLY_OPERATOR_PORT', 8081, 0),
+    concurrency: int('TALLY_OPERATOR_CONCURRENCY', 4, 1),
+    resyncMs: int('TALLY_RESYNC_SECONDS', 300, 1) * 1000,
+  };
+}

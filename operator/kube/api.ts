@@ -1,0 +1,122 @@
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  KubernetesObjectApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
+import { CRD_GROUP, CRD_VERSION } from '../../runtime/namespace/resolve';
+import type { CounterNamespace, CounterNamespaceStatus } from '../api/types';
+import { FIELD_MANAGER, PLURAL } from '../api/names';
+
+/** An error from the Kubernetes API, with its HTTP status. */
+export function apiStatus(err: unknown): number | undefined {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** client-node's ApiException message carries headers and body over many lines: keep what a person needs. */
+export function apiMessage(err: unknown): string {
+  const body = (err as { body?: unknown }).body;
+  if (typeof body === 'string') {
+    try {
+      const parsed = JSON.parse(body) as { message?: string };
+      if (parsed.message) return `HTTP ${apiStatus(err)}: ${parsed.message}`;
+    } catch {
+      // Not JSON: fall through.
+    }
+  }
+  return ((err as Error).message ?? String(err)).split('\n')[0]!;
+}
+
+/** The few Kubernetes calls the reconciler makes, in one place. */
+export class KubeApi {
+  private readonly custom: CustomObjectsApi;
+  private readonly core: CoreV1Api;
+  private readonly objects: KubernetesObjectApi;
+
+  constructor(readonly kc: KubeConfig) {
+    this.custom = kc.makeApiClient(CustomObjectsApi);
+    this.core = kc.makeApiClient(CoreV1Api);
+    this.objects = KubernetesObjectApi.makeApiClient(kc);
+  }
+
+  async getCounterNamespace(namespace: string, name: string): Promise<CounterNamespace | undefined> {
+    try {
+      return (await this.custom.getNamespacedCustomObject({
+        group: CRD_GROUP,
+        version: CRD_VERSION,
+        namespace,
+        plural: PLURAL,
+        name,
+      })) as CounterNamespace;
+    } catch (err) {
+      if (apiStatus(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** Replaces the finalizer list, failing with 409 if the object changed since it was read. */
+  async setFinalizers(cns: CounterNamespace, finalizers: string[]): Promise<CounterNamespace> {
+    return (await this.custom.patchNamespacedCustomObject(
+      {
+        group: CRD_GROUP,
+        version: CRD_VERSION,
+        namespace: cns.metadata.namespace!,
+        plural: PLURAL,
+        name: cns.metadata.name!,
+        body: { metadata: { finalizers, resourceVersion: cns.metadata.resourceVersion } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    )) as CounterNamespace;
+  }
+
+  /** Writes status through the /status subresource. */
+  async patchStatus(cns: CounterNamespace, status: CounterNamespaceStatus): Promise<void> {
+    await this.custom.patchNamespacedCustomObjectStatus(
+      {
+        group: CRD_GROUP,
+        version: CRD_VERSION,
+        namespace: cns.metadata.namespace!,
+        plural: PLURAL,
+        name: cns.metadata.name!,
+        body: { status },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  }
+
+  /** Server-side apply with the operator's field manager; force, since these objects are ours alone. */
+  async apply<T extends KubernetesObject>(obj: T): Promise<T> {
+    return this.objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+  }
+
+  async recordEvent(cns: CounterNamespace, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    const now = new Date();
+    await this.core.createNamespacedEvent({
+      namespace: cns.metadata.namespace!,
+      body: {
+        metadata: { generateName: `${cns.metadata.name}.`, namespace: cns.metadata.namespace! },
+        involvedObject: {
+          apiVersion: cns.apiVersion,
+          kind: cns.kind,
+          name: cns.metadata.name!,
+          namespace: cns.metadata.namespace!,
+          uid: cns.metadata.uid!,
+          resourceVersion: cns.metadata.resourceVersion!,
+        },
+        type,
+        reason,
+        message: message.slice(0, 1024),
+        source: { component: FIELD_MANAGER },
+        reportingComponent: FIELD_MANAGER,
+        reportingInstance: FIELD_MANAGER,
+        firstTimestamp: now,
+        lastTimestamp: now,
+        count: 1,
+      },
+    });
+  }
+}

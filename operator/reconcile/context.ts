@@ -1,0 +1,50 @@
+import type { Client } from 'cassandra-driver';
+import type { NamespaceConfig } from '../../runtime/namespace/config';
+import type { Logger } from '../../runtime/observability/log';
+import { setCondition, type Condition } from '../api/conditions';
+import type { CounterNamespace, CounterNamespaceStatus } from '../api/types';
+import type { OperatorConfig } from '../config';
+import type { KubeApi } from '../kube/api';
+
+/** What the reconcile steps share for one CounterNamespace. */
+export interface ReconcileContext {
+  cns: CounterNamespace;
+  /** The status being built; written once at the end if it differs from what the object has. */
+  status: CounterNamespaceStatus;
+  /** Set by the resolve step. */
+  config?: NamespaceConfig;
+  kube: KubeApi;
+  cassandra: Client;
+  operator: OperatorConfig;
+  log: Logger;
+  /** Events are recorded sparingly: only when a condition changes or something is created, changed or dropped. */
+  event(type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
+}
+
+/** Sets a condition on the draft status, observed at the object's generation. */
+export function condition(
+  ctx: ReconcileContext,
+  type: string,
+  status: Condition['status'],
+  reason: string,
+  message: string,
+): void {
+  ctx.status.conditions = setCondition(ctx.status.conditions, {
+    type,
+    status,
+    reason,
+    message,
+    observedGeneration: ctx.cns.metadata?.generation ?? 0,
+  });
+}
+
+/** True when the condition's status or reason would change: the moment worth an Event. */
+export function conditionChanges(
+  ctx: ReconcileContext,
+  type: string,
+  status: Condition['status'],
+  reason: string,
+): boolean {
+  const current = ctx.cns.status?.conditions?.find((c) => c.type === type);
+  return current?.status !== status || current.reason !== reason;
+}

@@ -1,0 +1,78 @@
+import { ConditionType, EventReason, Reason } from '../api/conditions';
+import { FINALIZER } from '../api/names';
+import { resolveCounterNamespace, type CounterNamespaceManifest } from '../../runtime/namespace/resolve';
+import { dropKeyspace, readOwnership } from '../../runtime/storage/schema';
+import { apiMessage } from '../kube/api';
+import { condition, type ReconcileContext } from './context';
+import { Continue, Done, failed, type StepResult } from './step';
+
+/**
+ * Deletion comes first and never waits for readiness. Retain: let go at once. Delete: drop the keyspace if and only
+ * if this CounterNamespace created it (recorded in the rollups table comment), then let go. With Cassandra down the
+ * drop is retried with backoff and the object says why it is still there.
+ */
+export async function handleDeletion(ctx: ReconcileContext): Promise<StepResult> {
+  const { cns } = ctx;
+  if (!cns.metadata?.deletionTimestamp) return Continue;
+  if (!(cns.metadata.finalizers ?? []).includes(FINALIZER)) return Done;
+
+  if (cns.spec?.deletionPolicy === 'Delete') {
+    try {
+      const config = resolveCounterNamespace(cns as CounterNamespaceManifest);
+      const ownership = await readOwnership(ctx.cassandra, config);
+      if (ownership && ownership.owner === cns.metadata.uid && ownership.keyspaceCreated) {
+        await dropKeyspace(ctx.cassandra, config.cassandra.keyspace);
+        await ctx.event(
+          'Normal',
+          EventReason.KeyspaceDropped,
+          `dropped keyspace ${config.cassandra.keyspace} (deletionPolicy Delete)`,
+        );
+      } else {
+        const why = !ownership
+          ? 'it has no Tally tables'
+          : ownership.owner !== cns.metadata.uid
+            ? `it belongs to ${ownership.owner}`
+            : 'this CounterNamespace did not create it';
+        await ctx.event('Normal', EventReason.KeyspaceRetained, `kept keyspace ${config.cassandra.keyspace}: ${why}`);
+      }
+    } catch (err) {
+      condition(
+        ctx,
+        ConditionType.Ready,
+        'False',
+        Reason.Deleting,
+        `waiting to drop the keyspace: ${(err as Error).message}`,
+      );
+      await ctx.event(
+        'Warning',
+        EventReason.DropFailed,
+        `dropping the keyspace failed, retrying: ${(err as Error).message}`,
+      );
+      return failed('dropping the keyspace', err);
+    }
+  }
+  try {
+    await ctx.kube.setFinalizers(
+      cns,
+      (cns.metadata.finalizers ?? []).filter((f) => f !== FINALIZER),
+    );
+  } catch (err) {
+    return failed('removing the finalizer', apiMessage(err));
+  }
+  ctx.log.info({ policy: cns.spec?.deletionPolicy ?? 'Retain' }, 'released for deletion');
+  return Done;
+}
+
+/** The finalizer goes on before any side effect outside Kubernetes, so nothing created can be orphaned. */
+export async function ensureFinalizer(ctx: ReconcileContext): Promise<StepResult> {
+  const finalizers = ctx.cns.metadata?.finalizers ?? [];
+  if (finalizers.includes(FINALIZER)) return Continue;
+  try {
+    const updated = await ctx.kube.setFinalizers(ctx.cns, [...finalizers, FINALIZER]);
+    ctx.cns.metadata.resourceVersion = updated.metadata?.resourceVersion;
+    ctx.cns.metadata.finalizers = updated.metadata?.finalizers;
+  } catch (err) {
+    return failed('adding the finalizer', apiMessage(err));
+  }
+  return Continue;
+}

@@ -1,0 +1,23 @@
+import type { V1OwnerReference } from '@kubernetes/client-node';
+import type { CounterNamespace } from '../api/types';
+import { LABELS, MANAGED_BY } from '../api/names';
+
+/** The controller owner reference every owned object carries, so the garbage collector removes it with its owner. */
+export function ownerReference(cns: CounterNamespace): V1OwnerReference {
+  return {
+    apiVersion: cns.apiVersion,
+    kind: cns.kind,
+    name: cns.metadata.name!,
+    uid: cns.metadata.uid!,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+export function ownedLabels(cns: CounterNamespace): Record<string, string> {
+  return {
+    [LABELS.managedBy]: MANAGED_BY,
+    [LABELS.partOf]: 'tally',
+    [LABELS.counterNamespace]: cns.metadata.name!,
+  };
+}

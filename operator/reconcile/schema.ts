@@ -1,0 +1,155 @@
+import { ConditionType, EventReason, Reason } from '../api/conditions';
+import { ConfigError, resolveCounterNamespace, type CounterNamespaceManifest } from '../../runtime/namespace/resolve';
+import { RUNTIME_OWNER, ensureSchema, readOwnership, setOwnership } from '../../runtime/storage/schema';
+import { condition, conditionChanges, type ReconcileContext } from './context';
+import { Continue, failed, requeueAfter, type StepResult } from './step';
+
+/** How soon a CounterNamespace blocked by another one's keyspace is looked at again. */
+const CONFLICT_RECHECK_MS = 60_000;
+const AGREEMENT_RECHECK_MS = 5_000;
+
+/** The spec as the runtime will use it: the same resolver file mode uses, so both agree on every default. */
+export function resolveSpec(ctx: ReconcileContext): Promise<StepResult> {
+  try {
+    ctx.config = resolveCounterNamespace(ctx.cns as CounterNamespaceManifest);
+  } catch (err) {
+    const message = err instanceof ConfigError ? err.message : String(err);
+    condition(ctx, ConditionType.Ready, 'False', Reason.InvalidSpec, message);
+    // A retry cannot fix the spec; the next edit triggers a new reconcile.
+    return Promise.resolve({ kind: 'done' });
+  }
+  ctx.status.keyspace = ctx.config.cassandra.keyspace;
+  ctx.status.eventsTable = ctx.config.cassandra.eventsTable;
+  ctx.status.rollupsTable = ctx.config.cassandra.rollupsTable;
+  return Promise.resolve(Continue);
+}
+
+async function cassandraDown(ctx: ReconcileContext, doing: string, err: unknown): Promise<StepResult> {
+  const message = `${doing}: ${(err as Error).message}`;
+  if (conditionChanges(ctx, ConditionType.Ready, 'False', Reason.CassandraUnavailable)) {
+    await ctx.event('Warning', EventReason.CassandraUnavailable, message);
+  }
+  condition(ctx, ConditionType.Ready, 'False', Reason.CassandraUnavailable, message);
+  condition(ctx, ConditionType.KeyspaceReady, 'Unknown', Reason.CassandraUnavailable, message);
+  return failed(doing, err);
+}
+
+/**
+ * Keyspace and tables through the runtime's own schema module, after checking that no other CounterNamespace owns
+ * the keyspace (the later claimant touches nothing) and that Cassandra's nodes agree on the schema.
+ */
+export async function ensureKeyspaceAndTables(ctx: ReconcileContext): Promise<StepResult> {
+  const config = ctx.config!;
+  const uid = ctx.cns.metadata.uid!;
+  const keyspace = config.cassandra.keyspace;
+  try {
+    const owner = await readOwnership(ctx.cassandra, config);
+    const ownerName = `CounterNamespace ${ctx.cns.metadata.namespace}/${ctx.cns.metadata.name}`;
+    if (owner?.owner === RUNTIME_OWNER) {
+      // Tables a runtime provisioned for itself (`serve --provision`): adopted, so moving to the operator is seamless.
+      await setOwnership(ctx.cassandra, config, {
+        owner: uid,
+        name: ownerName,
+        keyspaceCreated: owner.keyspaceCreated,
+      });
+      ctx.log.info({ keyspace }, 'adopted a keyspace provisioned by tally serve');
+    } else if (owner && owner.owner !== uid) {
+      return await conflict(ctx, keyspace, owner.name ?? owner.owner);
+    }
+    if (!(await schemaAgreement(ctx))) {
+      condition(
+        ctx,
+        ConditionType.KeyspaceReady,
+        'Unknown',
+        Reason.SchemaDisagreement,
+        'waiting for Cassandra nodes to agree on the schema',
+      );
+      return requeueAfter(AGREEMENT_RECHECK_MS, 'schema disagreement');
+    }
+    const changes = await ensureSchema(ctx.cassandra, config, { owner: uid, ownerName });
+    // Two CounterNamespaces racing for one new keyspace: whichever created the rollups table owns it.
+    const after = await readOwnership(ctx.cassandra, config);
+    if (after && after.owner !== uid) return await conflict(ctx, keyspace, after.name ?? after.owner);
+
+    const replication = JSON.stringify(config.cassandra.replication);
+    if (changes.keyspaceCreated)
+      await ctx.event('Normal', EventReason.KeyspaceCreated, `created keyspace ${keyspace} with ${replication}`);
+    if (changes.replicationAltered)
+      await ctx.event(
+        'Normal',
+        EventReason.ReplicationUpdated,
+        `keyspace ${keyspace} replication is now ${replication}`,
+      );
+    if (changes.tablesCreated.length > 0) {
+      await ctx.event(
+        'Normal',
+        EventReason.TablesCreated,
+        `created ${changes.tablesCreated.map((t) => `${keyspace}.${t}`).join(', ')}`,
+      );
+    }
+    if (changes.tablesAltered.length > 0) {
+      await ctx.event(
+        'Normal',
+        EventReason.RetentionUpdated,
+        `${keyspace}.${config.cassandra.eventsTable} now keeps events ${config.eventStorage.retentionSeconds} s`,
+      );
+    }
+    // The reason names the last change; with nothing changed it stays, so a settled object's status stays put.
+    const ksReason = changes.keyspaceCreated
+      ? Reason.KeyspaceCreated
+      : changes.replicationAltered
+        ? Reason.ReplicationUpdated
+        : undefined;
+    settle(
+      ctx,
+      ConditionType.KeyspaceReady,
+      ksReason,
+      Reason.KeyspaceExists,
+      `keyspace ${keyspace}, replication ${replication}`,
+    );
+    const tReason =
+      changes.tablesCreated.length > 0
+        ? Reason.TablesCreated
+        : changes.tablesAltered.length > 0
+          ? Reason.RetentionUpdated
+          : undefined;
+    settle(
+      ctx,
+      ConditionType.TablesReady,
+      tReason,
+      Reason.TablesExist,
+      `${config.cassandra.eventsTable} (TWCS, TTL ${config.eventStorage.retentionSeconds} s) and ${config.cassandra.rollupsTable}`,
+    );
+    return Continue;
+  } catch (err) {
+    return cassandraDown(ctx, `provisioning keyspace ${keyspace}`, err);
+  }
+}
+
+/** Metadata.checkSchemaAgreement exists in cassandra-driver 4.x but is missing from its type declarations. */
+function schemaAgreement(ctx: ReconcileContext): Promise<boolean> {
+  return (ctx.cassandra.metadata as unknown as { checkSchemaAgreement(): Promise<boolean> }).checkSchemaAgreement();
+}
+
+/** Sets a True condition: with the reason of what changed now, else the reason it already has, else `steady`. */
+function settle(
+  ctx: ReconcileContext,
+  type: string,
+  changed: string | undefined,
+  steady: string,
+  message: string,
+): void {
+  const current = ctx.status.conditions?.find((c) => c.type === type);
+  const keep = current?.status === 'True' ? current.reason : steady;
+  condition(ctx, type, 'True', changed ?? keep, message);
+}
+
+async function conflict(ctx: ReconcileContext, keyspace: string, owner: string): Promise<StepResult> {
+  const message = `keyspace ${keyspace} already belongs to ${owner}; set spec.cassandra.keyspace to another name`;
+  if (conditionChanges(ctx, ConditionType.Ready, 'False', Reason.KeyspaceConflict)) {
+    await ctx.event('Warning', EventReason.KeyspaceConflict, message);
+  }
+  condition(ctx, ConditionType.KeyspaceReady, 'False', Reason.KeyspaceConflict, message);
+  condition(ctx, ConditionType.Ready, 'False', Reason.KeyspaceConflict, message);
+  return requeueAfter(CONFLICT_RECHECK_MS, 'keyspace conflict');
+}

@@ -1,0 +1,99 @@
+import { CoreV1Api, Watch, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { CONFIG_KEY, CONFIG_LABEL_VALUE, LABELS } from '../../operator/api/names';
+import { Informer, apiPath } from '../../operator/kube/informer';
+import { loadNamespaceDocuments } from './load';
+import { dedupeByName, type NamespaceSnapshot, type NamespaceSource } from './source';
+import type { NamespaceConfig } from './config';
+
+/** Changes arriving together (a relist, several CounterNamespaces applied at once) make one snapshot. */
+const DEBOUNCE_MS = 50;
+
+/**
+ * Namespaces from the ConfigMaps the operator writes (label tally.dev/config=namespace), watched through the
+ * Kubernetes API: read-only access to ConfigMaps is all the runtime needs, never the CounterNamespace resource itself.
+ * A namespace appears moments after its CounterNamespace is reconciled and disappears when it is deleted.
+ */
+export class ConfigMapNamespaceSource implements NamespaceSource {
+  private readonly informers: Informer<V1ConfigMap>[];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    kc: KubeConfig,
+    /** Kubernetes namespaces to watch; empty means all. */
+    private readonly watchNamespaces: string[],
+    private readonly log: Logger,
+  ) {
+    const core = kc.makeApiClient(CoreV1Api);
+    const watch = new Watch(kc);
+    const labelSelector = `${LABELS.config}=${CONFIG_LABEL_VALUE}`;
+    const scopes = watchNamespaces.length > 0 ? watchNamespaces : [undefined];
+    this.informers = scopes.map(
+      (namespace) =>
+        new Informer<V1ConfigMap>({
+          path: apiPath({ version: 'v1', plural: 'configmaps', ...(namespace ? { namespace } : {}) }),
+          list: (r) =>
+            namespace
+              ? core.listNamespacedConfigMap({ namespace, labelSelector: r.labelSelector ?? labelSelector }, r.options)
+              : core.listConfigMapForAllNamespaces({ labelSelector: r.labelSelector ?? labelSelector }, r.options),
+          watch,
+          labelSelector,
+          name: `namespace ConfigMaps${namespace ? ` in ${namespace}` : ''}`,
+          logger: log,
+        }),
+    );
+  }
+
+  get description(): string {
+    const where = this.watchNamespaces.length > 0 ? `namespaces ${this.watchNamespaces.join(', ')}` : 'all namespaces';
+    return `ConfigMaps labelled ${LABELS.config}=${CONFIG_LABEL_VALUE} in ${where}`;
+  }
+
+  async start(onChange: (snapshot: NamespaceSnapshot) => void): Promise<void> {
+    const emit = (): void => {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => onChange(this.snapshot()), DEBOUNCE_MS);
+    };
+    for (const informer of this.informers) {
+      informer.on('add', emit);
+      informer.on('update', emit);
+      informer.on('delete', emit);
+      informer.on('error', (err) =>
+        this.log.warn({ err: (err as Error).message }, 'watching namespace ConfigMaps failed; retrying'),
+      );
+      informer.start();
+    }
+    await Promise.all(this.informers.map((i) => i.waitForSync()));
+    onChange(this.snapshot());
+  }
+
+  /** Every ConfigMap's document, in a stable order (namespace/name), the first definition of a name winning. */
+  snapshot(): NamespaceSnapshot {
+    const maps = this.informers
+      .flatMap((i) => i.list())
+      .sort((a, b) =>
+        `${a.metadata?.namespace}/${a.metadata?.name}`.localeCompare(`${b.metadata?.namespace}/${b.metadata?.name}`),
+      );
+    const loaded: { source: string; config: NamespaceConfig }[] = [];
+    const errors: string[] = [];
+    for (const cm of maps) {
+      const source = `ConfigMap ${cm.metadata?.namespace}/${cm.metadata?.name}`;
+      const text = cm.data?.[CONFIG_KEY];
+      if (text === undefined) {
+        errors.push(`${source}: has no ${CONFIG_KEY} key`);
+        continue;
+      }
+      for (const doc of loadNamespaceDocuments(text, source)) {
+        if (doc.ok) loaded.push(doc);
+        else errors.push(doc.error);
+      }
+    }
+    const deduped = dedupeByName(loaded);
+    return { namespaces: deduped.namespaces, errors: [...errors, ...deduped.errors] };
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.timer);
+    await Promise.all(this.informers.map((i) => i.stop()));
+  }
+}

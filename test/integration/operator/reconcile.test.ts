@@ -1,0 +1,334 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { BatchV1Api, CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
+import * as yaml from 'js-yaml';
+import pino from 'pino';
+import type { Client } from 'cassandra-driver';
+import { CONFIG_KEY, FINALIZER, configMapName, cronJobName } from '../../../operator/api/names';
+import type { CounterNamespace } from '../../../operator/api/types';
+import type { OperatorConfig } from '../../../operator/config';
+import { KubeApi } from '../../../operator/kube/api';
+import { Reconciler } from '../../../operator/reconcile/reconciler';
+import { rollupArgs } from '../../../operator/reconcile/cronjob';
+import type { StepResult } from '../../../operator/reconcile/step';
+import { validateNamespaceConfig } from '../../../runtime/namespace/resolve';
+import { cassandraSettingsFromEnv, createCassandraClient } from '../../../runtime/storage/client';
+import { dropKeyspace, readOwnership, readReplication, readTable } from '../../../runtime/storage/schema';
+import { repoRoot } from '../../stack/paths';
+import { createNamespace, customObjects, deleteNamespace, installCrd, kubeConfig, waitFor } from '../../support/kube';
+import { stackEnv, uniqueSuffix } from '../../support/runtime-harness';
+import { TcpProxy } from '../../support/tcp-proxy';
+
+const GROUP = { group: 'tally.dev', version: 'v1alpha1', plural: 'counternamespaces' };
+
+/** The reconciler, driven step by step against the real API server, Cassandra and controller-manager. */
+describe('reconciling a CounterNamespace', () => {
+  const run = uniqueSuffix();
+  const ns = `tally-rec-${run}`;
+  let kc: KubeConfig;
+  let cassandra: Client;
+  let kube: KubeApi;
+  let operator: OperatorConfig;
+  const keyspaces: string[] = [];
+
+  const reconcilerWith = (client: Client) =>
+    new Reconciler({
+      kube,
+      cassandra: client,
+      operator,
+      log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+      get: (n, name) => kube.getCounterNamespace(n, name),
+    });
+
+  /** Reconciles until the result is done (or a non-short requeue), as the work queue would. */
+  async function reconcile(name: string, client: Client = cassandra, namespace = ns): Promise<StepResult> {
+    let result: StepResult = { kind: 'done' };
+    for (let i = 0; i < 10; i++) {
+      result = await reconcilerWith(client).reconcile(`${namespace}/${name}`);
+      if (result.kind === 'done' || result.kind === 'error' || (result.kind === 'requeue' && result.afterMs > 10_000))
+        return result;
+      await new Promise((r) => setTimeout(r, result.kind === 'requeue' ? result.afterMs : 0));
+    }
+    return result;
+  }
+
+  const get = (name: string, namespace = ns) => kube.getCounterNamespace(namespace, name) as Promise<CounterNamespace>;
+  const condition = (cns: CounterNamespace, type: string) => cns.status?.conditions?.find((c) => c.type === type);
+
+  async function create(name: string, spec: Record<string, unknown>, namespace = ns): Promise<CounterNamespace> {
+    return (await customObjects(kc).createNamespacedCustomObject({
+      ...GROUP,
+      namespace,
+      body: { apiVersion: 'tally.dev/v1alpha1', kind: 'CounterNamespace', metadata: { name }, spec },
+    })) as CounterNamespace;
+  }
+
+  async function patchSpec(name: string, spec: Record<string, unknown>): Promise<void> {
+    const { PatchStrategy, setHeaderOptions } = await import('@kubernetes/client-node');
+    await customObjects(kc).patchNamespacedCustomObject(
+      { ...GROUP, namespace: ns, name, body: { spec } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  }
+
+  beforeAll(async () => {
+    kc = kubeConfig();
+    await installCrd(kc);
+    await createNamespace(kc, ns);
+    await createNamespace(kc, `${ns}-b`);
+    cassandra = createCassandraClient(cassandraSettingsFromEnv(stackEnv()));
+    await cassandra.connect();
+    kube = new KubeApi(kc);
+    operator = {
+      cassandra: cassandraSettingsFromEnv(stackEnv()),
+      memcachedServers: stackEnv().MEMCACHED_SERVERS!,
+      runtimeImage: 'tally-runtime:test',
+      imagePullPolicy: 'IfNotPresent',
+      watchNamespaces: [],
+      leaseNamespace: 'default',
+      leaseName: 'unused',
+      identity: 'test',
+      port: 0,
+      concurrency: 1,
+      resyncMs: 300_000,
+    };
+  });
+  afterAll(async () => {
+    await deleteNamespace(kc, ns, false);
+    await deleteNamespace(kc, `${ns}-b`, false);
+    for (const ks of keyspaces) await dropKeyspace(cassandra, ks);
+    await cassandra.shutdown();
+  });
+
+  const orders = `orders-${run}`;
+
+  it('creates the keyspace, TWCS tables, ConfigMap and CronJob, and reports Ready', async () => {
+    await create(orders, {
+      counterType: 'Eventual',
+      eventStorage: { retentionSeconds: 7200 },
+      deletionPolicy: 'Delete',
+    });
+    keyspaces.push(`tally_orders_${run}`);
+    expect(await reconcile(orders)).toEqual({ kind: 'done' });
+
+    const cns = await get(orders);
+    expect(cns.metadata.finalizers).toContain(FINALIZER);
+    expect(cns.status).toMatchObject({
+      observedGeneration: cns.metadata.generation,
+      keyspace: `tally_orders_${run}`,
+      eventsTable: 'events',
+      rollupsTable: 'rollups',
+      configMapName: configMapName(orders),
+      cronJobName: cronJobName(orders),
+    });
+    for (const type of ['Ready', 'KeyspaceReady', 'TablesReady', 'CacheConfigured', 'RollupScheduled']) {
+      expect([type, condition(cns, type)?.status]).toEqual([type, 'True']);
+      expect(condition(cns, type)?.observedGeneration).toBe(cns.metadata.generation);
+    }
+    expect(condition(cns, 'KeyspaceReady')?.reason).toBe('KeyspaceCreated');
+
+    const events = await readTable(cassandra, `tally_orders_${run}`, 'events');
+    expect(events?.defaultTimeToLive).toBe(7200);
+    expect(events?.compaction.class).toMatch(/TimeWindowCompactionStrategy$/);
+    expect(
+      await readOwnership(cassandra, {
+        cassandra: { keyspace: `tally_orders_${run}`, rollupsTable: 'rollups' },
+      } as never),
+    ).toEqual({
+      owner: cns.metadata.uid,
+      name: `CounterNamespace ${ns}/${orders}`,
+      keyspaceCreated: true,
+    });
+
+    const cm = await kc
+      .makeApiClient(CoreV1Api)
+      .readNamespacedConfigMap({ namespace: ns, name: configMapName(orders) });
+    expect(cm.metadata?.ownerReferences).toEqual([
+      expect.objectContaining({
+        kind: 'CounterNamespace',
+        name: orders,
+        uid: cns.metadata.uid,
+        controller: true,
+        blockOwnerDeletion: true,
+      }),
+    ]);
+    expect(cm.metadata?.labels?.['tally.dev/config']).toBe('namespace');
+    const doc = validateNamespaceConfig(yaml.load(cm.data![CONFIG_KEY]!));
+    expect(doc).toMatchObject({ name: orders, counterType: 'Eventual', cache: { servers: operator.memcachedServers } });
+
+    const cj = await kc.makeApiClient(BatchV1Api).readNamespacedCronJob({ namespace: ns, name: cronJobName(orders) });
+    expect(cj.metadata?.ownerReferences?.[0]?.uid).toBe(cns.metadata.uid);
+    expect(cj.spec).toMatchObject({
+      schedule: '*/5 * * * *',
+      concurrencyPolicy: 'Forbid',
+      successfulJobsHistoryLimit: 1,
+      failedJobsHistoryLimit: 3,
+    });
+    const pod = cj.spec!.jobTemplate.spec!.template.spec!;
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true });
+    expect(pod.containers[0]).toMatchObject({
+      image: 'tally-runtime:test',
+      args: ['rollup', '--namespaces', `/etc/tally/namespace/${CONFIG_KEY}`, '--namespace', orders],
+      securityContext: {
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ['ALL'] },
+      },
+      resources: { requests: { cpu: '50m', memory: '128Mi' } },
+    });
+
+    const recorded = await kc
+      .makeApiClient(CoreV1Api)
+      .listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.name=${orders}` });
+    expect(recorded.items.map((e) => e.reason)).toEqual(expect.arrayContaining(['KeyspaceCreated', 'TablesCreated']));
+  });
+
+  it('settles: reconciling a Ready object again writes nothing', async () => {
+    const before = await get(orders);
+    const cm = await kc
+      .makeApiClient(CoreV1Api)
+      .readNamespacedConfigMap({ namespace: ns, name: configMapName(orders) });
+    const cj = await kc.makeApiClient(BatchV1Api).readNamespacedCronJob({ namespace: ns, name: cronJobName(orders) });
+    for (let i = 0; i < 3; i++) expect(await reconcile(orders)).toEqual({ kind: 'done' });
+    expect((await get(orders)).metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+    expect(
+      (await kc.makeApiClient(CoreV1Api).readNamespacedConfigMap({ namespace: ns, name: configMapName(orders) }))
+        .metadata?.resourceVersion,
+    ).toBe(cm.metadata?.resourceVersion);
+    expect(
+      (await kc.makeApiClient(BatchV1Api).readNamespacedCronJob({ namespace: ns, name: cronJobName(orders) })).metadata
+        ?.resourceVersion,
+    ).toBe(cj.metadata?.resourceVersion);
+  });
+
+  it('follows a retention change into the table TTL and a replication change into the keyspace', async () => {
+    await patchSpec(orders, {
+      eventStorage: { retentionSeconds: 14400 },
+      cassandra: { replication: { class: 'SimpleStrategy', replicationFactor: 2 } },
+    });
+    expect(await reconcile(orders)).toEqual({ kind: 'done' });
+    expect((await readTable(cassandra, `tally_orders_${run}`, 'events'))?.defaultTimeToLive).toBe(14400);
+    expect((await readReplication(cassandra, `tally_orders_${run}`))?.replication_factor).toBe('2');
+    const cns = await get(orders);
+    expect(condition(cns, 'KeyspaceReady')?.reason).toBe('ReplicationUpdated');
+    expect(condition(cns, 'TablesReady')?.reason).toBe('RetentionUpdated');
+    expect(cns.status?.observedGeneration).toBe(cns.metadata.generation);
+    // Back to one replica: the single local node could not serve quorum writes with two.
+    await patchSpec(orders, { cassandra: { replication: { class: 'SimpleStrategy', replicationFactor: 1 } } });
+    expect(await reconcile(orders)).toEqual({ kind: 'done' });
+    expect((await readReplication(cassandra, `tally_orders_${run}`))?.replication_factor).toBe('1');
+  });
+
+  it('repairs drift: a deleted ConfigMap and an edited CronJob are put back', async () => {
+    const core = kc.makeApiClient(CoreV1Api);
+    const batch = kc.makeApiClient(BatchV1Api);
+    await core.deleteNamespacedConfigMap({ namespace: ns, name: configMapName(orders) });
+    const { PatchStrategy, setHeaderOptions } = await import('@kubernetes/client-node');
+    await batch.patchNamespacedCronJob(
+      { namespace: ns, name: cronJobName(orders), body: { spec: { schedule: '0 0 1 1 *', suspend: true } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    expect(await reconcile(orders)).toEqual({ kind: 'done' });
+    const cm: V1ConfigMap = await core.readNamespacedConfigMap({ namespace: ns, name: configMapName(orders) });
+    expect(cm.data?.[CONFIG_KEY]).toContain(`name: ${orders}`);
+    expect((await batch.readNamespacedCronJob({ namespace: ns, name: cronJobName(orders) })).spec).toMatchObject({
+      schedule: '*/5 * * * *',
+      suspend: false,
+    });
+  });
+
+  it("runs the CronJob's command directly: it rolls up the namespace", async () => {
+    const cm = await kc
+      .makeApiClient(CoreV1Api)
+      .readNamespacedConfigMap({ namespace: ns, name: configMapName(orders) });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-cron-'));
+    fs.writeFileSync(path.join(dir, CONFIG_KEY), cm.data![CONFIG_KEY]!);
+    const doc = validateNamespaceConfig(yaml.load(cm.data![CONFIG_KEY]!));
+    const args = rollupArgs(doc).map((a) => (a.startsWith('/etc/tally/namespace/') ? path.join(dir, CONFIG_KEY) : a));
+    const main = path.join(repoRoot(), 'dist', 'runtime', 'cli', 'main.js');
+    const result = spawnSync(process.execPath, [main, ...args], { env: stackEnv(), encoding: 'utf8' });
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(JSON.parse(result.stdout.trim())).toMatchObject({ namespace: orders, failed: 0 });
+  });
+
+  it('gives a second CounterNamespace claiming the same keyspace KeyspaceConflict, and it touches nothing', async () => {
+    const intruder = `intruder-${run}`;
+    await create(
+      intruder,
+      { cassandra: { keyspace: `tally_orders_${run}` }, eventStorage: { retentionSeconds: 3600 } },
+      `${ns}-b`,
+    );
+    const result = await reconcile(intruder, cassandra, `${ns}-b`);
+    expect(result).toMatchObject({ kind: 'requeue' });
+    const cns = await get(intruder, `${ns}-b`);
+    expect(condition(cns, 'Ready')).toMatchObject({ status: 'False', reason: 'KeyspaceConflict' });
+    expect(condition(cns, 'Ready')?.message).toContain(`CounterNamespace ${ns}/${orders}`);
+    expect((await readTable(cassandra, `tally_orders_${run}`, 'events'))?.defaultTimeToLive).toBe(14400);
+    const owner = await readOwnership(cassandra, {
+      cassandra: { keyspace: `tally_orders_${run}`, rollupsTable: 'rollups' },
+    } as never);
+    expect(owner?.owner).toBe((await get(orders)).metadata.uid);
+  });
+
+  it('says CassandraUnavailable while Cassandra is unreachable, and becomes Ready once it is back', async () => {
+    const name = `flaky-${run}`;
+    keyspaces.push(`tally_flaky_${run}`);
+    await create(name, {});
+    const proxy = await TcpProxy.forAddress(stackEnv().CASSANDRA_CONTACT_POINTS!).start();
+    const client = createCassandraClient({ ...cassandraSettingsFromEnv(stackEnv()), contactPoints: [proxy.address] });
+    try {
+      await client.connect();
+      proxy.cut();
+      const down = await reconcile(name, client);
+      expect(down.kind).toBe('error');
+      const cns = await get(name);
+      expect(condition(cns, 'Ready')).toMatchObject({ status: 'False', reason: 'CassandraUnavailable' });
+      expect(cns.metadata.finalizers).toContain(FINALIZER);
+      proxy.restore();
+      await waitFor(
+        'a reconcile to succeed after Cassandra is back',
+        async () => (await reconcile(name, client)).kind === 'done',
+        30_000,
+      );
+      expect(condition(await get(name), 'Ready')).toMatchObject({ status: 'True', reason: 'Ready' });
+    } finally {
+      await client.shutdown();
+      await proxy.close();
+    }
+  });
+
+  it('on deletion keeps the keyspace with Retain and drops it with Delete; the garbage collector takes owned objects', async () => {
+    const retained = `flaky-${run}`; // deletionPolicy defaults to Retain
+    await customObjects(kc).deleteNamespacedCustomObject({ ...GROUP, namespace: ns, name: retained });
+    expect(await reconcile(retained)).toEqual({ kind: 'done' });
+    await waitFor('the Retain object to be gone', async () => (await get(retained)) === undefined);
+    expect(await readReplication(cassandra, `tally_flaky_${run}`)).toBeDefined();
+
+    await customObjects(kc).deleteNamespacedCustomObject({ ...GROUP, namespace: ns, name: orders });
+    expect(await reconcile(orders)).toEqual({ kind: 'done' });
+    await waitFor('the Delete object to be gone', async () => (await get(orders)) === undefined);
+    expect(await readReplication(cassandra, `tally_orders_${run}`)).toBeUndefined();
+
+    const core = kc.makeApiClient(CoreV1Api);
+    const batch = kc.makeApiClient(BatchV1Api);
+    await waitFor(
+      'the garbage collector to delete the owned ConfigMap and CronJob',
+      async () => {
+        const cms = await core.listNamespacedConfigMap({
+          namespace: ns,
+          labelSelector: `tally.dev/counter-namespace=${orders}`,
+        });
+        const cjs = await batch.listNamespacedCronJob({
+          namespace: ns,
+          labelSelector: `tally.dev/counter-namespace=${orders}`,
+        });
+        return cms.items.length === 0 && cjs.items.length === 0;
+      },
+      60_000,
+    );
+  });
+});
