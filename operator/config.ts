@@ -22,6 +22,8 @@ export interface OperatorConfig {
   concurrency: number;
   /** Every CounterNamespace is reconciled again this often even without a change. */
   resyncMs: number;
+  /** Lease timings (defaults 15 s, 10 s, 2 s, as controller-runtime). */
+  lease?: { durationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
 }
 
 const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
@@ -54,5 +56,10 @@ export function operatorConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Ope
     port: int('TALLY_OPERATOR_PORT', 8081, 0),
     concurrency: int('TALLY_OPERATOR_CONCURRENCY', 4, 1),
     resyncMs: int('TALLY_RESYNC_SECONDS', 300, 1) * 1000,
+    lease: {
+      durationMs: int('TALLY_LEASE_DURATION_SECONDS', 15, 2) * 1000,
+      renewDeadlineMs: int('TALLY_LEASE_RENEW_DEADLINE_SECONDS', 10, 1) * 1000,
+      retryPeriodMs: int('TALLY_LEASE_RETRY_SECONDS', 2, 1) * 1000,
+    },
   };
 }

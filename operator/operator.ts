@@ -176,18 +176,13 @@ export async function startOperator(opts: OperatorOptions): Promise<Operator> {
     };
   };
 
+  const lease = opts.lease ?? config.lease;
   const elector = new LeaderElector({
     api: kc.makeApiClient(CoordinationV1Api),
     namespace: config.leaseNamespace,
     name: config.leaseName,
     identity: config.identity,
-    ...(opts.lease
-      ? {
-          leaseDurationMs: opts.lease.durationMs,
-          renewDeadlineMs: opts.lease.renewDeadlineMs,
-          retryPeriodMs: opts.lease.retryPeriodMs,
-        }
-      : {}),
+    ...(lease ? { leaseDurationMs: lease.durationMs, renewDeadlineMs: lease.renewDeadlineMs, retryPeriodMs: lease.retryPeriodMs } : {}),
     logger: log,
     onStartedLeading: () => {
       log.info({ identity: config.identity }, 'became leader: reconciling');

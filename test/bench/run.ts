@@ -15,11 +15,12 @@ import { dropKeyspace, ensureSchema } from '../../runtime/storage/schema';
 import { repoRoot } from '../stack/paths';
 import { readRecord } from '../stack/processes';
 import { up } from '../stack/stack';
+import { benchOperator, type OperatorBench } from './operator';
 import { alternate, closedLoop, httpClient, rssMiB, type LoadResult, type RoundsResult } from './load';
 
 /**
  * `npm run bench`: each workload beside its baseline, in one run, on this machine, with ratios. Targets are the
- * Runtime issue's; a missed target is reported (MISS), not hidden. Settings: BENCH_SECONDS (per round, default 5),
+ * Runtime issue's; a missed target is reported (MISS), not hidden. Settings: BENCH_SECONDS (per round, default 5), BENCH_NAMESPACES (default 50),
  * BENCH_ROUNDS (alternating rounds per side, default 3), BENCH_CONCURRENCY (default 32), BENCH_ROLLUP_EVENTS (default
  * 60000).
  */
@@ -28,6 +29,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const WARMUP = 1;
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const ROLLUP_EVENTS = Number(process.env.BENCH_ROLLUP_EVENTS ?? 60000);
+const NAMESPACES = Number(process.env.BENCH_NAMESPACES ?? 50);
 const COUNTERS = 1000;
 
 const say = (m: string): void => void process.stderr.write(`[bench] ${m}\n`);
@@ -313,6 +315,7 @@ async function main(): Promise<void> {
   const url = `http://127.0.0.1:${match[1]}`;
   const rows: Row[] = [];
   let rss = 0;
+  let operatorResult: OperatorBench | undefined;
   try {
     await new Promise((r) => setTimeout(r, 500));
     const pids = { runtime: child.pid!, cassandra: stackPid('cassandra'), memcached: stackPid('memcached') };
@@ -321,6 +324,7 @@ async function main(): Promise<void> {
     rows.push(get.row);
     rss = Math.max(get.rss, rssMiB(child.pid!));
     rows.push(await benchRollup(client, config));
+    operatorResult = await benchOperator(env, client, NAMESPACES, say);
   } finally {
     await stopChild(child);
     await dropKeyspace(client, config.cassandra.keyspace);
@@ -342,6 +346,14 @@ async function main(): Promise<void> {
     '',
     `Runtime resident memory under load (peak RSS of tally serve): ${rss.toFixed(0)} MiB`,
   ];
+  if (operatorResult) {
+    const o = operatorResult;
+    lines.push(
+      `Operator: ${o.count} CounterNamespaces to Ready in ${o.operatorSeconds.toFixed(1)} s; the same DDL back to back through cassandra-driver ` +
+        `${o.ddlSeconds.toFixed(1)} s; ratio ${(o.ddlSeconds / o.operatorSeconds).toFixed(2)}x (DDL time / operator time); ` +
+        `reconcile p99 <= ${o.reconcileP99Seconds} s over ${o.reconciles} reconciles`,
+    );
+  }
   const get = rows[1]?.workload as LoadResult | undefined;
   if (get?.p99Ms !== undefined)
     lines.push(

@@ -49,9 +49,11 @@ export const runtime: Component = {
     return Promise.resolve();
   },
 
+  /** The compiled runtime and operator (the runtime imports operator code for its ConfigMap source). */
   fingerprint() {
     const hash = createHash('sha256');
-    for (const file of listFiles(distDir()).sort()) hash.update(file).update(fs.readFileSync(file));
+    const files = [...listFiles(distDir()), ...listFiles(path.join(repoRoot(), 'dist', 'operator'))].sort();
+    for (const file of files) hash.update(file).update(fs.readFileSync(file));
     return hash.digest('hex').slice(0, 16);
   },
 
