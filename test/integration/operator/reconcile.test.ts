@@ -301,6 +301,38 @@ describe('reconciling a CounterNamespace', () => {
     }
   });
 
+  it('keeps a Delete object (and its keyspace) while Cassandra is unreachable, saying why, and finishes once it is back', async () => {
+    const name = `doomed-${run}`;
+    keyspaces.push(`tally_doomed_${run}`);
+    await create(name, { deletionPolicy: 'Delete' });
+    expect(await reconcile(name)).toEqual({ kind: 'done' });
+    await customObjects(kc).deleteNamespacedCustomObject({ ...GROUP, namespace: ns, name });
+    const proxy = await TcpProxy.forAddress(stackEnv().CASSANDRA_CONTACT_POINTS!).start();
+    const client = createCassandraClient({ ...cassandraSettingsFromEnv(stackEnv()), contactPoints: [proxy.address] });
+    try {
+      await client.connect();
+      proxy.cut();
+      expect((await reconcile(name, client)).kind).toBe('error');
+      const blocked = await get(name);
+      expect(blocked.metadata.finalizers).toContain(FINALIZER);
+      expect(condition(blocked, 'Ready')).toMatchObject({ status: 'False', reason: 'Deleting' });
+      const events = await kc
+        .makeApiClient(CoreV1Api)
+        .listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.name=${name}` });
+      expect(events.items.map((e) => [e.type, e.reason])).toContainEqual(['Warning', 'DropFailed']);
+      proxy.restore();
+      await waitFor(
+        'the deletion to finish once Cassandra is back',
+        async () => (await reconcile(name, client)).kind === 'done' && (await get(name)) === undefined,
+        30_000,
+      );
+      expect(await readReplication(cassandra, `tally_doomed_${run}`)).toBeUndefined();
+    } finally {
+      await client.shutdown();
+      await proxy.close();
+    }
+  });
+
   it('on deletion keeps the keyspace with Retain and drops it with Delete; the garbage collector takes owned objects', async () => {
     const retained = `flaky-${run}`; // deletionPolicy defaults to Retain
     await customObjects(kc).deleteNamespacedCustomObject({ ...GROUP, namespace: ns, name: retained });
