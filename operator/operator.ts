@@ -20,6 +20,7 @@ import type { OperatorConfig } from './config';
 import { KubeApi } from './kube/api';
 import { Informer, apiPath, objectKey } from './kube/informer';
 import { LeaderElector } from './kube/leader-election';
+import { specOrMetadataChanged } from './kube/predicates';
 import { WorkQueue, type QueueResult } from './kube/workqueue';
 import { createOperatorMetrics, type OperatorMetrics } from './metrics';
 import { Reconciler } from './reconcile/reconciler';
@@ -148,11 +149,11 @@ export async function startOperator(opts: OperatorOptions): Promise<Operator> {
     };
     for (const i of counterNamespaces) {
       i.on('add', enqueue);
-      i.on('update', enqueue);
+      i.on('update', (obj, old) => specOrMetadataChanged(obj, old) && enqueue(obj));
       i.on('delete', enqueue);
     }
     for (const i of [...ownedConfigMaps, ...ownedCronJobs] as Informer<KubernetesObject>[]) {
-      i.on('update', enqueueOwner);
+      i.on('update', (obj, old) => specOrMetadataChanged(obj, old) && enqueueOwner(obj));
       i.on('delete', enqueueOwner);
     }
     const informers = [...counterNamespaces, ...ownedConfigMaps, ...ownedCronJobs] as Informer<KubernetesObject>[];
@@ -182,7 +183,13 @@ export async function startOperator(opts: OperatorOptions): Promise<Operator> {
     namespace: config.leaseNamespace,
     name: config.leaseName,
     identity: config.identity,
-    ...(lease ? { leaseDurationMs: lease.durationMs, renewDeadlineMs: lease.renewDeadlineMs, retryPeriodMs: lease.retryPeriodMs } : {}),
+    ...(lease
+      ? {
+          leaseDurationMs: lease.durationMs,
+          renewDeadlineMs: lease.renewDeadlineMs,
+          retryPeriodMs: lease.retryPeriodMs,
+        }
+      : {}),
     logger: log,
     onStartedLeading: () => {
       log.info({ identity: config.identity }, 'became leader: reconciling');

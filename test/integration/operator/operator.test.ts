@@ -80,9 +80,18 @@ describe('the operator', () => {
     await waitFor('Ready', () => ready(`ev-${run}`), 30_000);
     const took = Date.now() - started;
     expect(took).toBeLessThan(30_000);
-    // Settled: nothing wakes it again (a status write that changed nothing would).
-    await new Promise((r) => setTimeout(r, 1500));
-    const count = op.reconciles;
+    // Settled: once the events of its own writes are through, nothing wakes it again.
+    let count = op.reconciles;
+    await waitFor(
+      'reconciles to stop for 2 s',
+      async () => {
+        await new Promise((r) => setTimeout(r, 2000));
+        const quiet = op.reconciles === count;
+        count = op.reconciles;
+        return quiet;
+      },
+      20_000,
+    );
     await new Promise((r) => setTimeout(r, 3000));
     expect(op.reconciles).toBe(count);
     const metrics = await op.metrics.registry.getSingleMetricAsString('tally_operator_reconcile_total');
