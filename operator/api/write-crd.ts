@@ -13,10 +13,15 @@ export function repoRoot(from = __dirname): string {
   return dir;
 }
 
-// `npm run gen:crd`: regenerates crds/ from the schemas.
+/** The chart ships the same file: helm installs crds/ on first install. */
+export const CHART_CRD_FILE = `helm/tally/${CRD_FILE}`;
+
+// `npm run gen:crd`: regenerates crds/ and the chart's copy from the schemas.
 if (require.main === module) {
-  const file = path.join(repoRoot(), CRD_FILE);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, counterNamespaceCrdYaml());
-  console.log(`wrote ${path.relative(process.cwd(), file) || file}`);
+  for (const relative of [CRD_FILE, CHART_CRD_FILE]) {
+    const file = path.join(repoRoot(), relative);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, counterNamespaceCrdYaml());
+    console.log(`wrote ${path.relative(process.cwd(), file) || file}`);
+  }
 }

@@ -1,0 +1,451 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as yaml from 'js-yaml';
+import { requireEnv } from '../../support/env';
+
+// The chart rendered offline (helm lint, helm template) over several value sets and checked structurally.
+
+const chart = path.resolve(__dirname, '../../../helm/tally');
+const KUBE_VERSION = '1.36.3';
+const RELEASE = 'tl';
+const NAMESPACE = 'tally-system';
+
+interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  [key: string]: unknown;
+}
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: {
+    secretKeyRef?: { name: string; key: string };
+    fieldRef?: { fieldPath: string };
+  };
+}
+interface Container {
+  name: string;
+  image: string;
+  command?: string[];
+  args?: string[];
+  env?: EnvVar[];
+  ports?: { name: string; containerPort: number }[];
+  livenessProbe?: { httpGet?: { path: string; port: string | number } };
+  readinessProbe?: { httpGet?: { path: string; port: string | number } };
+  resources?: { requests?: Record<string, string> };
+  securityContext?: Record<string, unknown>;
+}
+interface PodSpec {
+  serviceAccountName?: string;
+  securityContext?: Record<string, unknown>;
+  containers: Container[];
+}
+
+let tmp: string;
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-chart-'));
+});
+afterAll(() => {
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+function helm(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const res = spawnSync(requireEnv('TALLY_HELM'), args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  return { status: res.status, stdout: res.stdout, stderr: res.stderr };
+}
+
+let counter = 0;
+function templateArgs(values: object, extra: string[] = []): string[] {
+  const file = path.join(tmp, `values-${counter++}.yaml`);
+  fs.writeFileSync(file, yaml.dump(values));
+  return ['template', RELEASE, chart, '--namespace', NAMESPACE, '--kube-version', KUBE_VERSION, '-f', file, ...extra];
+}
+
+function render(values: object = {}, extra: string[] = []): K8sObject[] {
+  const res = helm(templateArgs(values, extra));
+  if (res.status !== 0) throw new Error(`helm template failed (${res.status}): ${res.stderr}`);
+  return yaml.loadAll(res.stdout).filter((d): d is K8sObject => d !== null && typeof d === 'object');
+}
+
+function find(objs: K8sObject[], kind: string, name: string, namespace?: string): K8sObject {
+  const hit = objs.filter(
+    (o) =>
+      o.kind === kind && o.metadata.name === name && (namespace === undefined || o.metadata.namespace === namespace),
+  );
+  if (hit.length !== 1) {
+    const have = objs.map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`).join(', ');
+    throw new Error(`expected one ${kind} ${namespace ?? '*'}/${name}, found ${hit.length}; have: ${have}`);
+  }
+  return hit[0]!;
+}
+const kinds = (objs: K8sObject[]): string[] => [...new Set(objs.map((o) => o.kind))].sort();
+const ofKind = (objs: K8sObject[], kind: string): K8sObject[] => objs.filter((o) => o.kind === kind);
+
+function podSpec(deploy: K8sObject): PodSpec {
+  return (deploy as unknown as { spec: { template: { spec: PodSpec } } }).spec.template.spec;
+}
+function container(deploy: K8sObject): Container {
+  const c = podSpec(deploy).containers[0];
+  if (!c) throw new Error(`${deploy.metadata.name} has no container`);
+  return c;
+}
+function env(deploy: K8sObject): Map<string, EnvVar> {
+  return new Map((container(deploy).env ?? []).map((e) => [e.name, e]));
+}
+function envValue(deploy: K8sObject, name: string): string | undefined {
+  return env(deploy).get(name)?.value;
+}
+function rules(obj: K8sObject): Rule[] {
+  return (obj as unknown as { rules: Rule[] }).rules;
+}
+/** Rules as "group/resource" → sorted verbs, so the comparison is exact and order-free. */
+function ruleMap(obj: K8sObject): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const r of rules(obj)) {
+    for (const g of r.apiGroups) {
+      for (const res of r.resources) out[`${g}/${res}`] = [...(out[`${g}/${res}`] ?? []), ...r.verbs].sort();
+    }
+  }
+  return out;
+}
+
+const OPERATOR_RULES = {
+  'tally.dev/counternamespaces': ['get', 'list', 'patch', 'update', 'watch'],
+  'tally.dev/counternamespaces/status': ['get', 'patch', 'update'],
+  'tally.dev/counternamespaces/finalizers': ['update'],
+  '/configmaps': ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+  'batch/cronjobs': ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+  '/events': ['create', 'patch'],
+};
+const RUNTIME_RULES = { '/configmaps': ['get', 'list', 'watch'] };
+const LEASE_RULES = { 'coordination.k8s.io/leases': ['create', 'get', 'update'] };
+
+const operatorName = `${RELEASE}-tally-operator`;
+const runtimeName = `${RELEASE}-tally-runtime`;
+const memcachedName = `${RELEASE}-tally-memcached`;
+
+function expectSecurePod(deploy: K8sObject): void {
+  const spec = podSpec(deploy);
+  expect(spec.securityContext).toMatchObject({
+    runAsNonRoot: true,
+    runAsUser: 10001,
+    seccompProfile: { type: 'RuntimeDefault' },
+  });
+  for (const c of spec.containers) {
+    expect(c.securityContext).toEqual(
+      expect.objectContaining({
+        runAsNonRoot: true,
+        runAsUser: 10001,
+        readOnlyRootFilesystem: true,
+        allowPrivilegeEscalation: false,
+        capabilities: { drop: ['ALL'] },
+        seccompProfile: { type: 'RuntimeDefault' },
+      }),
+    );
+    expect(c.resources?.requests?.cpu).toBeDefined();
+    expect(c.resources?.requests?.memory).toBeDefined();
+  }
+}
+
+function expectProbes(deploy: K8sObject, port: number): void {
+  const c = container(deploy);
+  const named = (p: string | number | undefined): number | undefined =>
+    typeof p === 'number' ? p : c.ports?.find((x) => x.name === p)?.containerPort;
+  expect(c.livenessProbe?.httpGet?.path).toBe('/healthz');
+  expect(named(c.livenessProbe?.httpGet?.port)).toBe(port);
+  expect(c.readinessProbe?.httpGet?.path).toBe('/readyz');
+  expect(named(c.readinessProbe?.httpGet?.port)).toBe(port);
+}
+
+describe('helm chart (helm/tally)', () => {
+  it('passes helm lint --strict', () => {
+    const res = helm(['lint', '--strict', chart, '--kube-version', KUBE_VERSION]);
+    expect(res.stderr + res.stdout).toContain('0 chart(s) failed');
+    expect(res.status).toBe(0);
+  });
+
+  it('ships the CRD as a copy of crds/ and renders it only with --include-crds', () => {
+    const repoCrd = fs.readFileSync(path.resolve(__dirname, '../../../crds/counternamespaces.tally.dev.yaml'), 'utf8');
+    expect(fs.readFileSync(path.join(chart, 'crds/counternamespaces.tally.dev.yaml'), 'utf8')).toBe(repoCrd);
+    expect(ofKind(render(), 'CustomResourceDefinition')).toHaveLength(0);
+    const crd = find(render({}, ['--include-crds']), 'CustomResourceDefinition', 'counternamespaces.tally.dev');
+    expect((crd as unknown as { spec: { group: string } }).spec.group).toBe('tally.dev');
+  });
+
+  describe('defaults (all namespaces, bundled Memcached)', () => {
+    let objs: K8sObject[];
+    beforeAll(() => {
+      objs = render();
+    });
+
+    it('renders the expected kinds and nothing optional', () => {
+      expect(kinds(objs)).toEqual([
+        'ClusterRole',
+        'ClusterRoleBinding',
+        'Deployment',
+        'PodDisruptionBudget',
+        'Role',
+        'RoleBinding',
+        'Service',
+        'ServiceAccount',
+      ]);
+      expect(
+        ofKind(objs, 'Deployment')
+          .map((d) => d.metadata.name)
+          .sort(),
+      ).toEqual([memcachedName, operatorName, runtimeName].sort());
+      expect(
+        ofKind(objs, 'Service')
+          .map((d) => d.metadata.name)
+          .sort(),
+      ).toEqual([memcachedName, `${operatorName}-metrics`, runtimeName].sort());
+      // No credentials given: no Secret, no credential env.
+      expect(ofKind(objs, 'Secret')).toHaveLength(0);
+      for (const o of objs) {
+        expect(o.metadata.labels).toMatchObject({
+          'app.kubernetes.io/name': 'tally',
+          'app.kubernetes.io/instance': RELEASE,
+          'app.kubernetes.io/managed-by': 'Helm',
+        });
+      }
+    });
+
+    it('grants the operator exactly its verbs cluster-wide and a leader-election Role in the release namespace', () => {
+      expect(ruleMap(find(objs, 'ClusterRole', operatorName))).toEqual(OPERATOR_RULES);
+      const crb = find(objs, 'ClusterRoleBinding', operatorName) as unknown as {
+        roleRef: { kind: string; name: string };
+        subjects: { kind: string; name: string; namespace: string }[];
+      };
+      expect(crb.roleRef).toMatchObject({ kind: 'ClusterRole', name: operatorName });
+      expect(crb.subjects).toEqual([{ kind: 'ServiceAccount', name: operatorName, namespace: NAMESPACE }]);
+      const lease = find(objs, 'Role', `${operatorName}-leader-election`, NAMESPACE);
+      expect(ruleMap(lease)).toEqual(LEASE_RULES);
+      expect(find(objs, 'RoleBinding', `${operatorName}-leader-election`, NAMESPACE)).toBeDefined();
+      // The only Role is the lease one.
+      expect(ofKind(objs, 'Role')).toHaveLength(1);
+    });
+
+    it('gives the runtime read-only ConfigMap access and nothing on the CRD', () => {
+      const role = find(objs, 'ClusterRole', runtimeName);
+      expect(ruleMap(role)).toEqual(RUNTIME_RULES);
+      for (const r of rules(role)) expect(r.apiGroups).not.toContain('tally.dev');
+      const crb = find(objs, 'ClusterRoleBinding', runtimeName) as unknown as { subjects: { name: string }[] };
+      expect(crb.subjects.map((s) => s.name)).toEqual([runtimeName]);
+    });
+
+    it('wires the operator Deployment', () => {
+      const op = find(objs, 'Deployment', operatorName);
+      expect(container(op).command).toEqual(['node', 'dist/runtime/cli/main.js', 'operator']);
+      expect(container(op).image).toBe('tally-operator:0.1.0');
+      expect(podSpec(op).serviceAccountName).toBe(operatorName);
+      expect(envValue(op, 'CASSANDRA_CONTACT_POINTS')).toBe('cassandra:9042');
+      expect(envValue(op, 'CASSANDRA_LOCAL_DC')).toBe('dc1');
+      expect(envValue(op, 'MEMCACHED_SERVERS')).toBe(`${memcachedName}.${NAMESPACE}.svc:11211`);
+      expect(envValue(op, 'TALLY_RUNTIME_IMAGE')).toBe('tally-runtime:0.1.0');
+      expect(envValue(op, 'TALLY_IMAGE_PULL_POLICY')).toBe('IfNotPresent');
+      expect(envValue(op, 'TALLY_WATCH_NAMESPACES')).toBe('');
+      expect(envValue(op, 'TALLY_LEASE_NAMESPACE')).toBe(NAMESPACE);
+      expect(envValue(op, 'TALLY_OPERATOR_PORT')).toBe('8081');
+      expect(env(op).get('POD_NAME')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.name');
+      expect(env(op).has('CASSANDRA_USERNAME')).toBe(false);
+      expect(env(op).has('TALLY_CASSANDRA_SECRET')).toBe(false);
+      expectSecurePod(op);
+      expectProbes(op, 8081);
+      const metrics = find(objs, 'Service', `${operatorName}-metrics`) as unknown as {
+        spec: { ports: { port: number }[]; selector: Record<string, string> };
+      };
+      expect(metrics.spec.ports[0]?.port).toBe(8081);
+      expect(metrics.spec.selector['app.kubernetes.io/component']).toBe('operator');
+    });
+
+    it('wires the runtime Deployment, Service and PodDisruptionBudget', () => {
+      const rt = find(objs, 'Deployment', runtimeName);
+      expect(container(rt).command).toEqual([
+        'node',
+        'dist/runtime/cli/main.js',
+        'serve',
+        '--configmaps',
+        '--port',
+        '8080',
+      ]);
+      expect(podSpec(rt).serviceAccountName).toBe(runtimeName);
+      expect(envValue(rt, 'CASSANDRA_CONTACT_POINTS')).toBe('cassandra:9042');
+      expect(envValue(rt, 'MEMCACHED_SERVERS')).toBe(`${memcachedName}.${NAMESPACE}.svc:11211`);
+      expect(env(rt).has('TALLY_WATCH_NAMESPACES')).toBe(true);
+      expect(env(rt).has('TALLY_PROVISION')).toBe(false);
+      expect(container(rt).command).not.toContain('--provision');
+      expectSecurePod(rt);
+      expectProbes(rt, 8080);
+      const svc = find(objs, 'Service', runtimeName) as unknown as { spec: { ports: { port: number }[] } };
+      expect(svc.spec.ports[0]?.port).toBe(8080);
+      const pdb = find(objs, 'PodDisruptionBudget', runtimeName) as unknown as { spec: { minAvailable: number } };
+      expect(pdb.spec.minAvailable).toBe(1);
+    });
+
+    it('runs Memcached with -m and -c from values, securely', () => {
+      const mc = find(objs, 'Deployment', memcachedName);
+      expect(container(mc).image).toBe('memcached:1.6');
+      const args = container(mc).args ?? [];
+      expect(args[args.indexOf('-m') + 1]).toBe('64');
+      expect(args[args.indexOf('-c') + 1]).toBe('1024');
+      expectSecurePod(mc);
+    });
+  });
+
+  it('scopes RBAC to a Role per watched namespace when watchNamespaces is set', () => {
+    const objs = render({ watchNamespaces: ['a', 'b'], runtime: { replicas: 1 } });
+    expect(ofKind(objs, 'ClusterRole')).toHaveLength(0);
+    expect(ofKind(objs, 'ClusterRoleBinding')).toHaveLength(0);
+    for (const ns of ['a', 'b']) {
+      expect(ruleMap(find(objs, 'Role', operatorName, ns))).toEqual(OPERATOR_RULES);
+      expect(ruleMap(find(objs, 'Role', runtimeName, ns))).toEqual(RUNTIME_RULES);
+      const rb = find(objs, 'RoleBinding', operatorName, ns) as unknown as {
+        roleRef: { kind: string; name: string };
+        subjects: { name: string; namespace: string }[];
+      };
+      expect(rb.roleRef).toMatchObject({ kind: 'Role', name: operatorName });
+      expect(rb.subjects).toEqual([{ kind: 'ServiceAccount', name: operatorName, namespace: NAMESPACE }]);
+      expect(find(objs, 'RoleBinding', runtimeName, ns)).toBeDefined();
+    }
+    // The leader-election Role stays in the release namespace; nothing else is namespaced elsewhere.
+    expect(ruleMap(find(objs, 'Role', `${operatorName}-leader-election`, NAMESPACE))).toEqual(LEASE_RULES);
+    expect(ofKind(objs, 'Role')).toHaveLength(5);
+    expect(envValue(find(objs, 'Deployment', operatorName), 'TALLY_WATCH_NAMESPACES')).toBe('a,b');
+    expect(envValue(find(objs, 'Deployment', runtimeName), 'TALLY_WATCH_NAMESPACES')).toBe('a,b');
+    // One runtime replica: no PodDisruptionBudget.
+    expect(ofKind(objs, 'PodDisruptionBudget')).toHaveLength(0);
+  });
+
+  it('uses external Memcached servers when the bundled one is disabled', () => {
+    const objs = render({ memcached: { enabled: false, servers: 'mc-0.cache:11211,mc-1.cache:11211' } });
+    expect(ofKind(objs, 'Deployment').map((d) => d.metadata.name)).not.toContain(memcachedName);
+    expect(ofKind(objs, 'Service').map((d) => d.metadata.name)).not.toContain(memcachedName);
+    for (const name of [operatorName, runtimeName]) {
+      expect(envValue(find(objs, 'Deployment', name), 'MEMCACHED_SERVERS')).toBe('mc-0.cache:11211,mc-1.cache:11211');
+    }
+  });
+
+  it('renders the NetworkPolicy, ServiceMonitors and HorizontalPodAutoscaler when enabled', () => {
+    const objs = render({
+      networkPolicy: { enabled: true, allowedLabels: { 'tally-client': 'yes', team: 'payments' } },
+      serviceMonitor: { enabled: true, interval: '15s', labels: { release: 'prom' } },
+      runtime: { autoscaling: { enabled: true, minReplicas: 3, maxReplicas: 7, targetCPUUtilizationPercentage: 60 } },
+    });
+    const np = find(objs, 'NetworkPolicy', runtimeName) as unknown as {
+      spec: {
+        podSelector: { matchLabels: Record<string, string> };
+        policyTypes: string[];
+        ingress: { from: { podSelector: { matchLabels: Record<string, string> } }[] }[];
+      };
+    };
+    expect(np.spec.podSelector.matchLabels['app.kubernetes.io/component']).toBe('runtime');
+    expect(np.spec.policyTypes).toEqual(['Ingress']);
+    expect(np.spec.ingress).toHaveLength(1);
+    expect(np.spec.ingress[0]?.from.map((f) => f.podSelector.matchLabels)).toEqual([
+      { 'tally-client': 'yes', team: 'payments' },
+    ]);
+
+    const monitors = ofKind(objs, 'ServiceMonitor');
+    expect(monitors.map((m) => m.apiVersion)).toEqual(['monitoring.coreos.com/v1', 'monitoring.coreos.com/v1']);
+    const opMon = find(objs, 'ServiceMonitor', operatorName) as unknown as {
+      metadata: { labels: Record<string, string> };
+      spec: { endpoints: { port: string; path: string; interval: string }[] };
+    };
+    expect(opMon.metadata.labels.release).toBe('prom');
+    expect(opMon.spec.endpoints).toEqual([{ port: 'metrics', path: '/metrics', interval: '15s' }]);
+
+    const hpa = find(objs, 'HorizontalPodAutoscaler', runtimeName) as unknown as {
+      apiVersion: string;
+      spec: {
+        scaleTargetRef: { kind: string; name: string };
+        minReplicas: number;
+        maxReplicas: number;
+        metrics: { resource: { name: string; target: { averageUtilization: number } } }[];
+      };
+    };
+    expect(hpa.apiVersion).toBe('autoscaling/v2');
+    expect(hpa.spec.scaleTargetRef).toMatchObject({ kind: 'Deployment', name: runtimeName });
+    expect([hpa.spec.minReplicas, hpa.spec.maxReplicas]).toEqual([3, 7]);
+    expect(hpa.spec.metrics[0]?.resource).toEqual({
+      name: 'cpu',
+      target: { type: 'Utilization', averageUtilization: 60 },
+    });
+    // The HPA owns the replica count.
+    expect((find(objs, 'Deployment', runtimeName) as unknown as { spec: { replicas?: number } }).spec.replicas).toBe(
+      undefined,
+    );
+  });
+
+  it('reads Cassandra credentials from an existing Secret', () => {
+    const objs = render({ cassandra: { existingSecret: 'cass-creds', contactPoints: 'c1:9042,c2:9042' } });
+    expect(ofKind(objs, 'Secret')).toHaveLength(0);
+    for (const name of [operatorName, runtimeName]) {
+      const e = env(find(objs, 'Deployment', name));
+      expect(e.get('CASSANDRA_CONTACT_POINTS')?.value).toBe('c1:9042,c2:9042');
+      expect(e.get('CASSANDRA_USERNAME')?.valueFrom?.secretKeyRef).toEqual({ name: 'cass-creds', key: 'username' });
+      expect(e.get('CASSANDRA_PASSWORD')?.valueFrom?.secretKeyRef).toEqual({ name: 'cass-creds', key: 'password' });
+    }
+    expect(envValue(find(objs, 'Deployment', operatorName), 'TALLY_CASSANDRA_SECRET')).toBe('cass-creds');
+  });
+
+  it('creates a Secret from credential values and points the pods at it', () => {
+    const objs = render({ cassandra: { username: 'tally', password: 's3cret' } });
+    const secret = find(objs, 'Secret', `${RELEASE}-tally-cassandra`, NAMESPACE) as unknown as {
+      stringData: Record<string, string>;
+    };
+    expect(secret.stringData).toEqual({ username: 'tally', password: 's3cret' });
+    const op = find(objs, 'Deployment', operatorName);
+    expect(env(op).get('CASSANDRA_PASSWORD')?.valueFrom?.secretKeyRef).toEqual({
+      name: `${RELEASE}-tally-cassandra`,
+      key: 'password',
+    });
+    expect(envValue(op, 'TALLY_CASSANDRA_SECRET')).toBe(`${RELEASE}-tally-cassandra`);
+  });
+
+  describe('values.schema.json', () => {
+    it.each([
+      ['an unknown top-level key', { watchNamespace: ['a'] }, 'watchNamespace'],
+      ['an unknown key in a section', { runtime: { replica: 3 } }, 'replica'],
+      ['a wrong type', { runtime: { replicas: 'two' } }, 'replicas'],
+      ['a wrong type in memcached', { memcached: { enabled: 'yes' } }, 'enabled'],
+    ])('rejects %s, naming the key', (_what, values, key) => {
+      const res = helm(templateArgs(values));
+      expect(res.status).not.toBe(0);
+      expect(res.stderr).toMatch(/schema/i);
+      expect(res.stderr).toContain(key);
+    });
+
+    it('documents every key of values.yaml with a comment', () => {
+      const lines = fs.readFileSync(path.join(chart, 'values.yaml'), 'utf8').split('\n');
+      const undocumented: string[] = [];
+      lines.forEach((line, i) => {
+        const m = /^(\s*)([A-Za-z][\w.-]*):/.exec(line);
+        if (!m) return;
+        // Keys under resources/requests/limits and allowedLabels entries are data, not settings.
+        const prev = lines[i - 1] ?? '';
+        if (/^\s*(requests|limits|cpu|memory|tally-client):/.test(line)) return;
+        if (!/^\s*#/.test(prev)) undocumented.push(`${i + 1}: ${line.trim()}`);
+      });
+      expect(undocumented).toEqual([]);
+    });
+
+    it('accepts the defaults (helm lint uses them) and matches values.yaml keys', () => {
+      const schema = JSON.parse(fs.readFileSync(path.join(chart, 'values.schema.json'), 'utf8')) as {
+        properties: Record<string, unknown>;
+      };
+      const values = yaml.load(fs.readFileSync(path.join(chart, 'values.yaml'), 'utf8')) as Record<string, unknown>;
+      expect(Object.keys(values).sort()).toEqual(Object.keys(schema.properties).sort());
+      expect(execFileSync(requireEnv('TALLY_HELM'), templateArgs({}), { encoding: 'utf8' })).toContain(
+        'kind: Deployment',
+      );
+    });
+  });
+});
