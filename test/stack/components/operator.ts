@@ -5,11 +5,9 @@ import { repoRoot } from '../paths';
 import { freePort } from '../ports';
 import { isAlive, logPath, startProcess } from '../processes';
 import { waitUntil } from '../wait';
-import { runtime } from './runtime';
+import { EXAMPLES_NAMESPACE, runtime } from './runtime';
 
 const PROCESS = 'tally-operator';
-/** The Kubernetes namespace `npm run up` applies examples/ to and the operator watches. */
-export const EXAMPLES_NAMESPACE = 'default';
 
 async function getJson(url: string): Promise<{ status: number; body: unknown }> {
   const res = await fetch(url, { signal: AbortSignal.timeout(3000) });

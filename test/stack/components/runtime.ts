@@ -8,6 +8,9 @@ import { isAlive, logPath, startProcess } from '../processes';
 import { waitUntil } from '../wait';
 
 const PROCESS = 'tally-runtime';
+/** The Kubernetes namespace `npm run up` applies examples/ to, where the operator and the runtime look. */
+export const EXAMPLES_NAMESPACE = 'default';
+const SERVE_ARGS = ['serve', '--configmaps', '--watch-namespaces', EXAMPLES_NAMESPACE];
 
 function distDir(): string {
   return path.join(repoRoot(), 'dist', 'runtime');
@@ -51,7 +54,7 @@ export const runtime: Component = {
 
   /** The compiled runtime and operator (the runtime imports operator code for its ConfigMap source). */
   fingerprint() {
-    const hash = createHash('sha256');
+    const hash = createHash('sha256').update(JSON.stringify(SERVE_ARGS));
     const files = [...listFiles(distDir()), ...listFiles(path.join(repoRoot(), 'dist', 'operator'))].sort();
     for (const file of files) hash.update(file).update(fs.readFileSync(file));
     return hash.digest('hex').slice(0, 16);
@@ -62,17 +65,7 @@ export const runtime: Component = {
     const record = startProcess(
       PROCESS,
       process.execPath,
-      [
-        path.join(distDir(), 'cli', 'main.js'),
-        'serve',
-        '--namespaces',
-        path.join(repoRoot(), 'examples'),
-        '--provision',
-        '--port',
-        String(port),
-        '--host',
-        '127.0.0.1',
-      ],
+      [path.join(distDir(), 'cli', 'main.js'), ...SERVE_ARGS, '--port', String(port), '--host', '127.0.0.1'],
       { env: { ...process.env, ...env } },
     );
     const url = `http://127.0.0.1:${port}`;
