@@ -1,3 +1,5 @@
+import type { Condition } from './types';
+
 /**
  * Every condition type and reason the operator sets, in one place (after kubebuilder's conditions.go). Types are
  * adjectives that are True when things are well; reasons are CamelCase and stable: alerts and scripts match on them.
@@ -57,14 +59,8 @@ export const EventReason = {
 } as const;
 export type EventReason = (typeof EventReason)[keyof typeof EventReason];
 
-export interface Condition {
-  type: string;
-  status: 'True' | 'False' | 'Unknown';
-  reason: string;
-  message: string;
-  observedGeneration?: number;
-  lastTransitionTime: string;
-}
+/** The condition shape of the CRD's status schema (metav1.Condition). */
+export type { Condition };
 
 /**
  * Sets a condition in a list keyed by type, keeping lastTransitionTime when the status does not change (the

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { createLogger } from '../observability/log';
+import { untilStopSignal } from './options';
 
 export const operatorHelp = `usage: tally operator [options]
 
@@ -49,14 +50,7 @@ export async function runOperator(argv: string[]): Promise<number> {
   kc.loadFromDefault();
   const log = createLogger('tally-operator');
   const operator = await startOperator({ config, kc, log });
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      log.info({ signal }, 'shutting down');
-      resolve();
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+  await untilStopSignal(log);
   // Releasing the Lease on the way out lets a standby take over at once.
   await operator.stop();
   return 0;

@@ -17,3 +17,15 @@ export function boolOption(flag: boolean | undefined, envName: string): boolean 
   const raw = process.env[envName];
   return raw === '1' || raw?.toLowerCase() === 'true';
 }
+
+/** Resolves on SIGTERM (Kubernetes stopping the pod) or SIGINT (a terminal), after logging which. */
+export function untilStopSignal(log: { info(obj: object, msg: string): void }): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = (signal: string): void => {
+      log.info({ signal }, 'shutting down');
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}

@@ -3,7 +3,7 @@ import { FileNamespaceSource } from '../namespace/file-source';
 import type { NamespaceSource } from '../namespace/source';
 import { createLogger } from '../observability/log';
 import { startRuntime } from '../server';
-import { boolOption, intOption, stringOption } from './options';
+import { boolOption, intOption, stringOption, untilStopSignal } from './options';
 
 export const serveHelp = `usage: tally serve [options]
 
@@ -58,14 +58,7 @@ export async function runServe(argv: string[]): Promise<number> {
     log,
   });
   // Finish in-flight requests and rollups on SIGTERM (Kubernetes) or SIGINT (a terminal).
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      log.info({ signal }, 'shutting down');
-      resolve();
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+  await untilStopSignal(log);
   await runtime.close();
   return 0;
 }
