@@ -21,7 +21,7 @@ module.exports = {
     {
       displayName: 'unit',
       testEnvironment: 'node',
-      roots: ['<rootDir>/runtime', '<rootDir>/test/stack', '<rootDir>/operator'],
+      roots: ['<rootDir>/runtime', '<rootDir>/test/stack', '<rootDir>/operator', '<rootDir>/helm'],
       testMatch: ['**/*.test.ts'],
       transform,
       transformIgnorePatterns,
