@@ -1,5 +1,6 @@
 import * as memjs from 'memjs';
 import { Client } from 'memjs';
+import type { Socket } from 'node:net';
 
 /** The cache is down or did not answer in time: callers fall back to Cassandra, or answer 503 (BestEffort). */
 export class CacheUnavailableError extends Error {
@@ -56,6 +57,45 @@ interface MemjsInternals {
   ): void;
 }
 
+interface MemjsServer {
+  _socket?: Socket;
+  connected: boolean;
+  write(blob: Buffer): void;
+  /** Fails every request waiting on this server and drops its socket. */
+  error(err: Error): void;
+}
+
+/**
+ * memjs sends each request as its own socket write: a system call per cache read. Corking a connected socket until
+ * the event loop's turn ends sends every request of that turn (one per HTTP request served in it) in one write, as
+ * the Cassandra statements are (storage/coalescing-client.ts). Memcached answers them in order as before.
+ *
+ * memjs also forgets a closed socket without failing the requests written to it; they would wait for the deadline
+ * in Cache.guarded. Failing them when the socket closes answers them at once, as a write error would.
+ */
+function coalesceWrites(client: Client): void {
+  const watched = new WeakSet<Socket>();
+  for (const server of (client as unknown as { servers: MemjsServer[] }).servers) {
+    const write = server.write.bind(server);
+    server.write = (blob: Buffer): void => {
+      const socket = server._socket;
+      if (socket && server.connected) {
+        if (!watched.has(socket)) {
+          watched.add(socket);
+          socket.once('close', () => {
+            if (!server._socket || server._socket === socket) server.error(new Error('the connection closed'));
+          });
+        }
+        if (socket.writableCorked === 0) {
+          socket.cork();
+          setImmediate(() => socket.uncork());
+        }
+      }
+      write(blob);
+    };
+  }
+}
+
 /**
  * A memcached client with a timeout on every operation and a short cool-down after a failure, so an outage costs
  * one timeout rather than one per request.
@@ -73,21 +113,36 @@ export class Cache {
       failover: false,
       logger: { log: () => undefined },
     });
+    coalesceWrites(this.client);
   }
 
   get available(): boolean {
     return Date.now() >= this.downUntil;
   }
 
-  /** memjs fails a request that gets no answer within `timeout` (its own per-request deadline); failures start a cool-down. */
+  /**
+   * Every operation has a deadline of its own: memjs's per-request timeout rides on the socket, so a request whose
+   * connection closed under it would otherwise never settle. Failures start a cool-down.
+   */
   private async guarded<T>(what: string, op: () => Promise<T>): Promise<T> {
     if (!this.available)
       throw new CacheUnavailableError(`memcached (${this.settings.servers}) is cooling down after a failure`);
+    let timer: NodeJS.Timeout | undefined;
     try {
-      return await op();
+      return await Promise.race([
+        op(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`no answer within ${this.settings.timeoutMs} ms`)),
+            this.settings.timeoutMs,
+          );
+        }),
+      ]);
     } catch (err) {
       this.downUntil = Date.now() + this.settings.cooldownMs;
       throw new CacheUnavailableError(`memcached ${what} failed: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
