@@ -10,6 +10,8 @@ export interface OperatorConfig {
   /** Image and pull policy of the rollup CronJob (the runtime image, which has `tally rollup`). */
   runtimeImage: string;
   imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
+  /** Secrets (by name, in each CounterNamespace's namespace) the rollup Jobs pull the runtime image with. */
+  imagePullSecrets?: string[];
   /** Namespaces to watch; empty = all. */
   watchNamespaces: string[];
   /** Where the leader-election Lease lives. */
@@ -27,6 +29,13 @@ export interface OperatorConfig {
 }
 
 const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
+
+/** A comma-separated list; empty entries are ignored. */
+const list = (raw: string | undefined): string[] =>
+  (raw ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 
 export function operatorConfigFromEnv(env: NodeJS.ProcessEnv = process.env): OperatorConfig {
   const pull = env.TALLY_IMAGE_PULL_POLICY ?? 'IfNotPresent';
@@ -46,10 +55,8 @@ export function operatorConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Ope
     ...(env.MEMCACHED_SERVERS ? { memcachedServers: env.MEMCACHED_SERVERS } : {}),
     runtimeImage: env.TALLY_RUNTIME_IMAGE ?? 'tally-runtime:latest',
     imagePullPolicy: pull as OperatorConfig['imagePullPolicy'],
-    watchNamespaces: (env.TALLY_WATCH_NAMESPACES ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
+    imagePullSecrets: list(env.TALLY_IMAGE_PULL_SECRETS),
+    watchNamespaces: list(env.TALLY_WATCH_NAMESPACES),
     leaseNamespace: env.TALLY_LEASE_NAMESPACE ?? env.POD_NAMESPACE ?? 'default',
     leaseName: env.TALLY_LEASE_NAME ?? 'tally-operator',
     identity: env.POD_NAME ?? `${os.hostname()}-${process.pid}`,

@@ -62,6 +62,9 @@ export function desiredCronJob(cns: CounterNamespace, config: NamespaceConfig, o
             spec: {
               restartPolicy: 'Never',
               automountServiceAccountToken: false,
+              ...(op.imagePullSecrets?.length
+                ? { imagePullSecrets: op.imagePullSecrets.map((name) => ({ name })) }
+                : {}),
               securityContext: {
                 runAsNonRoot: true,
                 runAsUser: 10001,

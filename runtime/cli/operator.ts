@@ -19,6 +19,7 @@ environment:
   TALLY_CASSANDRA_SECRET             Secret (keys username, password) the rollup Jobs read credentials from
   MEMCACHED_SERVERS                  written into each namespace's cache config and given to rollup Jobs
   TALLY_RUNTIME_IMAGE, TALLY_IMAGE_PULL_POLICY   the rollup CronJob's image (default tally-runtime:latest, IfNotPresent)
+  TALLY_IMAGE_PULL_SECRETS           comma-separated Secret names the rollup Jobs pull the image with (default none)
   TALLY_LEASE_NAMESPACE (or POD_NAMESPACE), TALLY_LEASE_NAME (tally-operator), POD_NAME (identity)
   TALLY_OPERATOR_CONCURRENCY (4), TALLY_RESYNC_SECONDS (300), LOG_LEVEL`;
 

@@ -45,6 +45,7 @@ interface Container {
 }
 interface PodSpec {
   serviceAccountName?: string;
+  imagePullSecrets?: { name: string }[];
   securityContext?: Record<string, unknown>;
   containers: Container[];
 }
@@ -251,6 +252,7 @@ describe('helm chart (helm/tally)', () => {
       expect(envValue(op, 'MEMCACHED_SERVERS')).toBe(`${memcachedName}.${NAMESPACE}.svc:11211`);
       expect(envValue(op, 'TALLY_RUNTIME_IMAGE')).toBe('tally-runtime:0.1.0');
       expect(envValue(op, 'TALLY_IMAGE_PULL_POLICY')).toBe('IfNotPresent');
+      expect(envValue(op, 'TALLY_IMAGE_PULL_SECRETS')).toBe('');
       expect(envValue(op, 'TALLY_WATCH_NAMESPACES')).toBe('');
       expect(envValue(op, 'TALLY_LEASE_NAMESPACE')).toBe(NAMESPACE);
       expect(envValue(op, 'TALLY_OPERATOR_PORT')).toBe('8081');
@@ -382,6 +384,17 @@ describe('helm chart (helm/tally)', () => {
     expect((find(objs, 'Deployment', runtimeName) as unknown as { spec: { replicas?: number } }).spec.replicas).toBe(
       undefined,
     );
+  });
+
+  it('gives every pod the image pull secrets, and tells the operator to give them to the rollup Jobs', () => {
+    const objs = render({ imagePullSecrets: [{ name: 'regcred' }, { name: 'backup-regcred' }] });
+    for (const name of [operatorName, runtimeName, memcachedName]) {
+      expect([name, podSpec(find(objs, 'Deployment', name)).imagePullSecrets]).toEqual([
+        name,
+        [{ name: 'regcred' }, { name: 'backup-regcred' }],
+      ]);
+    }
+    expect(envValue(find(objs, 'Deployment', operatorName), 'TALLY_IMAGE_PULL_SECRETS')).toBe('regcred,backup-regcred');
   });
 
   it('reads Cassandra credentials from an existing Secret', () => {

@@ -86,6 +86,7 @@ describe('reconciling a CounterNamespace', () => {
       memcachedServers: stackEnv().MEMCACHED_SERVERS!,
       runtimeImage: 'tally-runtime:test',
       imagePullPolicy: 'IfNotPresent',
+      imagePullSecrets: ['regcred'],
       watchNamespaces: [],
       leaseNamespace: 'default',
       leaseName: 'unused',
@@ -168,6 +169,7 @@ describe('reconciling a CounterNamespace', () => {
     });
     const pod = cj.spec!.jobTemplate.spec!.template.spec!;
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true });
+    expect(pod.imagePullSecrets).toEqual([{ name: 'regcred' }]);
     expect(pod.containers[0]).toMatchObject({
       image: 'tally-runtime:test',
       args: ['rollup', '--namespaces', `/etc/tally/namespace/${CONFIG_KEY}`, '--namespace', orders],
