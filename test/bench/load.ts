@@ -108,7 +108,7 @@ export interface RoundsResult extends LoadResult {
 }
 
 /**
- * Runs the workload and its baseline in alternating rounds (W B W B ...), so slow phases of a noisy machine (a
+ * After a warm-up round of each, runs the workload and its baseline in alternating rounds (W B W B ...), so slow phases of a noisy machine (a
  * compaction, another process) hit both alike, and reports per side the round with the median throughput.
  */
 export async function alternate(
@@ -120,6 +120,12 @@ export async function alternate(
     cpu: Record<string, number>;
   }
   const results: Side[] = sides.map(() => ({ runs: [], cpu: {} }));
+  // One unmeasured round per side first: the JIT of every process involved (Cassandra's most of all) warms up on
+  // both statements before either side is measured, instead of in whichever side runs first.
+  for (const side of sides) {
+    const warm = await side.run();
+    process.stderr.write(`[bench]   warm-up ${side.name}: ${Math.round(warm.throughput)}/s (not counted)\n`);
+  }
   for (let r = 0; r < rounds; r++) {
     for (const [i, side] of sides.entries()) {
       const before = Object.fromEntries(Object.entries(side.watch).map(([k, pid]) => [k, cpuSeconds(pid)]));

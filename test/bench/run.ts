@@ -159,7 +159,7 @@ async function benchGetCount(
   namespace: string,
   pids: Record<string, number>,
   env: NodeJS.ProcessEnv,
-): Promise<{ row: Row; rss: number }> {
+): Promise<{ rows: Row[]; rss: number }> {
   say('GetCount: writing and rolling up 100 counters so reads hit the cache');
   const http = httpClient(url, CONCURRENCY);
   for (let c = 0; c < 100; c++)
@@ -178,9 +178,21 @@ async function benchGetCount(
   let rss = 0;
   const sampler = setInterval(() => (rss = Math.max(rss, rssMiB(pids.runtime!))), 250);
   const opts = { concurrency: CONCURRENCY, seconds: SECONDS, warmupSeconds: WARMUP };
-  const [workload, baseline] = await alternate(ROUNDS, [
+  const counter = (loop: number, i: number): string => `r${(loop * 31 + i) % 100}`;
+  const [get, post, baseline] = await alternate(ROUNDS, [
     {
-      name: 'GetCount',
+      // The same request shape as the baseline's: a GET with the key in the path, no body.
+      name: 'GetCount (GET)',
+      watch: { runtime: pids.runtime!, memcached: pids.memcached!, bench: process.pid },
+      run: () =>
+        closedLoop(
+          opts,
+          async (loop, i) =>
+            void (await http.request('GET', `/v1/namespaces/${namespace}/counters/${counter(loop, i)}`)),
+        ),
+    },
+    {
+      name: 'GetCount (POST)',
       watch: { runtime: pids.runtime!, memcached: pids.memcached!, bench: process.pid },
       run: () =>
         closedLoop(
@@ -189,7 +201,7 @@ async function benchGetCount(
             void (await http.request(
               'POST',
               '/v1/counter/GetCount',
-              JSON.stringify({ namespace, counter_name: `r${(loop * 31 + i) % 100}` }),
+              JSON.stringify({ namespace, counter_name: counter(loop, i) }),
             )),
         ),
     },
@@ -205,13 +217,22 @@ async function benchGetCount(
   base.close();
   await stopChild(child);
   return {
-    row: {
-      name: 'GetCount (Eventual, cache hit, HTTP) vs node:http + memjs get',
-      workload: workload!,
-      baseline: baseline!,
-      target: 0.8,
-      note: 'p99 target <= 5 ms',
-    },
+    rows: [
+      {
+        name: 'GetCount (Eventual, cache hit, HTTP GET /v1/namespaces/{ns}/counters/{name}) vs node:http + memjs get',
+        workload: get!,
+        baseline: baseline!,
+        target: 0.8,
+        note: 'p99 target <= 5 ms',
+      },
+      {
+        name: 'GetCount (the same, as POST /v1/counter/GetCount with a JSON body) vs the same baseline',
+        workload: post!,
+        baseline: baseline!,
+        target: 0.8,
+        note: 'p99 target <= 5 ms',
+      },
+    ],
     rss,
   };
 }
@@ -326,7 +347,7 @@ async function main(): Promise<void> {
     if (ONLY.has('addcount')) rows.push(await benchAddCount(url, client, config.cassandra.keyspace, namespace, pids));
     if (ONLY.has('getcount')) {
       const get = await benchGetCount(url, namespace, pids, env);
-      rows.push(get.row);
+      rows.push(...get.rows);
       rss = get.rss;
     }
     rss = Math.max(rss, rssMiB(child.pid!));
@@ -361,11 +382,12 @@ async function main(): Promise<void> {
         `reconcile p99 <= ${o.reconcileP99Seconds} s over ${o.reconciles} reconciles`,
     );
   }
-  const get = rows.find((r) => r.name.startsWith('GetCount'))?.workload as LoadResult | undefined;
-  if (get?.p99Ms !== undefined)
+  for (const row of rows.filter((r) => r.name.startsWith('GetCount'))) {
+    const p99 = (row.workload as LoadResult).p99Ms;
     lines.push(
-      `GetCount p99 at concurrency ${CONCURRENCY}: ${get.p99Ms.toFixed(2)} ms (target <= 5 ms: ${get.p99Ms <= 5 ? 'met' : 'MISS'})`,
+      `${row.name.slice(0, row.name.indexOf(')') + 1)} p99 at concurrency ${CONCURRENCY}: ${p99.toFixed(2)} ms (target <= 5 ms: ${p99 <= 5 ? 'met' : 'MISS'}; the baseline's own p99: ${(row.baseline as LoadResult).p99Ms.toFixed(2)} ms)`,
     );
+  }
   process.stdout.write(lines.join('\n') + '\n');
 }
 
