@@ -154,7 +154,7 @@ export class CounterStore {
   /** Writes the event row. Idempotent: a retry with the same token and time writes the same primary key. */
   async insertEvent(event: CounterEvent): Promise<void> {
     const { secondsPerBucket, bucketsPerCounter } = this.config.eventStorage;
-    await this.coalesced.write(
+    await this.coalesced.execute(
       this.cql.insertEvent,
       [
         event.counter,
