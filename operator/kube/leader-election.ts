@@ -1,4 +1,4 @@
-import { V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
+import { V1MicroTime, type CoordinationV1Api, type V1Lease, type V1LeaseSpec } from '@kubernetes/client-node';
 import * as os from 'node:os';
 import type { Logger } from 'pino';
 import { bounded, errorMessage, httpStatus } from './request';
@@ -227,27 +227,14 @@ export class LeaderElector {
     const now = microTime();
     const mine = holder === this.identity;
     try {
-      const updated = await this.call((o) =>
-        this.options.api.replaceNamespacedLease(
-          {
-            name: this.options.name,
-            namespace: this.options.namespace,
-            // metadata.resourceVersion is the one read: the write fails with 409 if anyone wrote since.
-            body: {
-              ...lease,
-              spec: {
-                ...spec,
-                holderIdentity: this.identity,
-                leaseDurationSeconds: this.leaseDurationSeconds(),
-                renewTime: now,
-                acquireTime: mine ? spec.acquireTime : now,
-                leaseTransitions: mine ? (spec.leaseTransitions ?? 0) : (spec.leaseTransitions ?? 0) + 1,
-              },
-            },
-          },
-          o,
-        ),
-      );
+      const updated = await this.replaceLease(lease, {
+        ...spec,
+        holderIdentity: this.identity,
+        leaseDurationSeconds: this.leaseDurationSeconds(),
+        renewTime: now,
+        acquireTime: mine ? spec.acquireTime : now,
+        leaseTransitions: mine ? (spec.leaseTransitions ?? 0) : (spec.leaseTransitions ?? 0) + 1,
+      });
       this.observe(updated);
       return 'ok';
     } catch (err) {
@@ -266,31 +253,29 @@ export class LeaderElector {
       );
       if (lease.spec?.holderIdentity !== this.identity) return;
       const now = microTime();
-      const released = await this.call((o) =>
-        this.options.api.replaceNamespacedLease(
-          {
-            name: this.options.name,
-            namespace: this.options.namespace,
-            body: {
-              ...lease,
-              spec: {
-                ...lease.spec,
-                holderIdentity: undefined,
-                leaseDurationSeconds: 1,
-                acquireTime: now,
-                renewTime: now,
-              },
-            },
-          },
-          o,
-        ),
-      );
+      const released = await this.replaceLease(lease, {
+        ...lease.spec,
+        holderIdentity: undefined,
+        leaseDurationSeconds: 1,
+        acquireTime: now,
+        renewTime: now,
+      });
       this.observe(released);
       this.log?.info('released the lease');
     } catch (err) {
       // The lease then expires by itself.
       this.log?.warn({ err: errorMessage(err) }, 'could not release the lease');
     }
+  }
+
+  /** Writes the Lease with a new spec. Its metadata.resourceVersion is the one read: the write fails with 409 if anyone wrote since. */
+  private replaceLease(lease: V1Lease, spec: V1LeaseSpec): Promise<V1Lease> {
+    return this.call((o) =>
+      this.options.api.replaceNamespacedLease(
+        { name: this.options.name, namespace: this.options.namespace, body: { ...lease, spec } },
+        o,
+      ),
+    );
   }
 
   /** Records the Lease read or written; its content changing restarts the expiry clock. */
