@@ -21,7 +21,7 @@ import { alternate, closedLoop, httpClient, rssMiB, type LoadResult, type Rounds
 /**
  * `npm run bench`: each workload beside its baseline, in one run, on this machine, with ratios. Targets are the
  * Runtime issue's; a missed target is reported (MISS), not hidden. Settings: BENCH_SECONDS (per round, default 5), BENCH_NAMESPACES (default 50),
- * BENCH_ROUNDS (alternating rounds per side, default 3), BENCH_CONCURRENCY (default 32), BENCH_ROLLUP_EVENTS (default
+ * BENCH_ROUNDS (alternating rounds per side, default 3), BENCH_WARMUP_ROUNDS (default 3), BENCH_CONCURRENCY (default 32), BENCH_ROLLUP_EVENTS (default
  * 60000).
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
