@@ -16,7 +16,11 @@ function fakeStore(events: CounterEvent[]) {
     sumWindow(counter: string, from: number, to: number): Promise<WindowSum> {
       reads.push([from, to]);
       const hits = events.filter((e) => e.counter === counter && e.eventTimeMs > from && e.eventTimeMs <= to);
-      return Promise.resolve({ sum: hits.reduce((s, e) => s + e.delta, 0), events: hits.length, partitions: 1 });
+      return Promise.resolve({
+        sum: hits.reduce((s, e) => s + BigInt(e.delta), 0n),
+        events: hits.length,
+        partitions: 1,
+      });
     },
     latestClearIn(counter: string, from: number, to: number): Promise<number | undefined> {
       const clears = events.filter(
@@ -120,5 +124,14 @@ describe('countAsOf', () => {
     const row = rowFor(events, { count: 10, timeMs: NOW - 30 * 86400_000 });
     expect((await countAsOf(store, row, NOW, NOW)).count).toBe(11);
     expect(reads[0]![0]).toBe(NOW - store.config.eventStorage.retentionSeconds * 1000);
+  });
+
+  it('ignores a clear time whose event was never written (a ClearCount that answered 503)', async () => {
+    const events = [add(-5000, 7), add(-1000, 5)];
+    const { store } = fakeStore(events);
+    // last_clear_time goes in before the event; here the event write then failed.
+    const row = { ...rowFor(events), lastClearMs: NOW - 3000 };
+    expect((await countAsOf(store, row, NOW, NOW)).count).toBe(12);
+    expect((await countAsOf(store, { ...row, checkpoint: { count: 7, timeMs: NOW - 4000 } }, NOW, NOW)).count).toBe(12);
   });
 });

@@ -1,3 +1,4 @@
+import { countOutOfRange } from '../counter/errors';
 import type { CounterStore, RollupRow } from '../storage/counter-store';
 
 export interface CountResult {
@@ -15,7 +16,7 @@ export interface CountResult {
  *
  * The bounds in the rollups row keep the read small: first_write_time gives a new counter's first rollup its
  * exact starting point, last_write_time ends the scan early when nothing newer was written, and last_clear_time
- * usually answers "was there a clear?" without reading events.
+ * says whether there may have been a clear since the checkpoint and where to look for it.
  */
 export async function countAsOf(
   store: CounterStore,
@@ -30,7 +31,10 @@ export async function countAsOf(
   if (asOfMs <= from) return { ...empty(base), asOfMs: from };
 
   if (row.lastClearMs !== undefined && row.lastClearMs > from) {
-    const clearAt = row.lastClearMs <= asOfMs ? row.lastClearMs : await store.latestClearIn(row.counter, from, asOfMs);
+    // last_clear_time is written before the clear's event (so no rollup can pass a clear it does not know of), so a
+    // clear whose event write then failed (the client got a 503) leaves a time with no event behind: the event log
+    // decides. No clear is later than last_clear_time, so the search starts in that time's bucket.
+    const clearAt = await store.latestClearIn(row.counter, from, Math.min(asOfMs, row.lastClearMs));
     if (clearAt !== undefined) {
       base = 0;
       from = clearAt;
@@ -43,5 +47,9 @@ export async function countAsOf(
   const scanFrom = Math.max(from, retentionStart);
   if (scanTo <= scanFrom) return empty(base);
   const window = await store.sumWindow(row.counter, scanFrom, scanTo);
-  return { count: base + window.sum, asOfMs, eventsRead: window.events, partitionsRead: window.partitions };
+  const count = BigInt(base) + window.sum;
+  // Refused rather than rounded: a rounded count would be written as a checkpoint and never be exact again.
+  if (count > BigInt(Number.MAX_SAFE_INTEGER) || count < BigInt(Number.MIN_SAFE_INTEGER))
+    throw countOutOfRange(row.counter, count);
+  return { count: Number(count), asOfMs, eventsRead: window.events, partitionsRead: window.partitions };
 }
