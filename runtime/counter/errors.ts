@@ -29,3 +29,16 @@ export const namespaceNotFound = (namespace: string): ApiError =>
 
 export const unavailable = (message: string, retryAfter = 1): ApiError =>
   new ApiError(503, 'UNAVAILABLE', message, undefined, retryAfter);
+
+/**
+ * A durable counter's count outside what a JSON number carries exactly. Its events are all kept; the count comes
+ * back into range with a ClearCount or deltas of the other sign.
+ */
+export const countOutOfRange = (counter: string, count: bigint): ApiError =>
+  new ApiError(
+    409,
+    'COUNT_OUT_OF_RANGE',
+    `the count of ${counter} is ${count}, outside ±${Number.MAX_SAFE_INTEGER} (the integers a JSON number carries exactly); ` +
+      'ClearCount it or add deltas that bring it back',
+    'counter_name',
+  );

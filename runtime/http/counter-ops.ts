@@ -54,6 +54,13 @@ function tokenFor(ctx: OpContext, namespace: string, body: TokenBody | undefined
   const t = ctx.now();
   if (!body) return { token: randomUUID(), generationTimeMs: t };
   const at = Date.parse(body.generation_time);
+  // The schema's date-time format admits leap seconds (23:59:60), which JavaScript dates cannot hold.
+  if (!Number.isFinite(at)) {
+    throw invalidArgument(
+      'idempotency_token.generation_time',
+      `${body.generation_time} is not a representable instant (a leap second?); send a time between two seconds instead`,
+    );
+  }
   const config = ctx.registry.find(namespace)?.config;
   if (config) {
     const earliest = t - config.eventStorage.acceptLimitSeconds * 1000;

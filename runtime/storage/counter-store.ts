@@ -39,7 +39,8 @@ export interface RollupRow {
 }
 
 export interface WindowSum {
-  sum: number;
+  /** Exact, however large: Cassandra sums the deltas as varint (its bigint sum wraps around silently). */
+  sum: bigint;
   events: number;
   /** Partitions read (time buckets x event buckets). */
   partitions: number;
@@ -53,13 +54,11 @@ const INVERTED_TIMESTAMP_BASE = 2n ** 53n;
 const micros = (ms: number): bigint => BigInt(ms) * 1000n;
 const NO_RETRY = new policies.retry.FallthroughRetryPolicy();
 
-function toSafeNumber(value: unknown, what: string): number {
-  if (value === null || value === undefined) return 0;
-  const n = typeof value === 'bigint' ? value : BigInt(value as number);
-  if (n > BigInt(Number.MAX_SAFE_INTEGER) || n < BigInt(Number.MIN_SAFE_INTEGER)) {
-    throw new Error(`${what} ${n} is outside the exact integer range of a JSON number`);
-  }
-  return Number(n);
+/** A bigint, varint (the driver's Integer) or Long column value as a bigint; null as 0. */
+function toBigInt(value: unknown): bigint {
+  if (value === null || value === undefined) return 0n;
+  // The driver's Long and Integer print their exact decimal value.
+  return typeof value === 'bigint' ? value : BigInt((value as { toString(): string }).toString());
 }
 
 const ms = (d: unknown): number | undefined => (d instanceof Date ? d.getTime() : undefined);
@@ -114,7 +113,7 @@ export class CounterStore {
       touchClear: `UPDATE ${this.rollups} USING TIMESTAMP ? SET last_clear_time = ? WHERE counter_name = ?`,
       readRow: `SELECT rollup_count, rollup_time, first_write_time, last_write_time, last_clear_time FROM ${this.rollups} WHERE counter_name = ?`,
       // One request per time bucket covers all its event buckets; Cassandra aggregates across them.
-      sumWindow: `SELECT sum(delta) AS s, count(*) AS n FROM ${this.events} WHERE counter_name = ? AND time_bucket = ? AND event_bucket IN ? AND event_time > ? AND event_time <= ?`,
+      sumWindow: `SELECT sum(CAST(delta AS varint)) AS s, count(*) AS n FROM ${this.events} WHERE counter_name = ? AND time_bucket = ? AND event_bucket IN ? AND event_time > ? AND event_time <= ?`,
       clearsInWindow: `SELECT event_time FROM ${this.events} WHERE ${partition} AND event_time > ? AND event_time <= ? AND kind = 'clear' LIMIT 1 ALLOW FILTERING`,
       writeCheckpoint: `UPDATE ${this.rollups} USING TIMESTAMP ? SET rollup_count = ?, rollup_time = ? WHERE counter_name = ?`,
       pageRows: `SELECT counter_name, rollup_count, rollup_time, first_write_time, last_write_time, last_clear_time FROM ${this.rollups}`,
@@ -190,8 +189,10 @@ export class CounterStore {
   private toRollupRow(counter: string, row: { get(name: string): unknown }): RollupRow {
     const rollupTime = ms(row.get('rollup_time'));
     const out: RollupRow = { counter };
-    if (rollupTime !== undefined)
-      out.checkpoint = { count: toSafeNumber(row.get('rollup_count'), 'rollup_count'), timeMs: rollupTime };
+    if (rollupTime !== undefined) {
+      // Checkpoints are only ever written within the safe range (countAsOf refuses others).
+      out.checkpoint = { count: Number(toBigInt(row.get('rollup_count'))), timeMs: rollupTime };
+    }
     const first = ms(row.get('first_write_time'));
     const last = ms(row.get('last_write_time'));
     const clear = ms(row.get('last_clear_time'));
@@ -219,15 +220,14 @@ export class CounterStore {
         isIdempotent: true,
       });
       const row = rs.first();
-      return { sum: toSafeNumber(row?.get('s'), 'sum of deltas'), events: toSafeNumber(row?.get('n'), 'event count') };
+      return { sum: toBigInt(row?.get('s')), events: Number(toBigInt(row?.get('n'))) };
     });
-    let sum = 0;
+    let sum = 0n;
     let events = 0;
     for (const r of results) {
       sum += r.sum;
       events += r.events;
     }
-    if (!Number.isSafeInteger(sum)) throw new Error(`the count of ${counter} left the exact integer range`);
     return { sum, events, partitions: timeBuckets.length * bucketsPerCounter };
   }
 

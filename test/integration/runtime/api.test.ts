@@ -130,6 +130,16 @@ describe('counter HTTP API', () => {
         /^idempotency_token\.generation_time must match format "date-time"/,
       ],
       [
+        // JSON Schema's date-time admits leap seconds; a JavaScript date cannot hold one. BestEffort counts before
+        // it answers, so this must fail before anything is counted.
+        'a leap-second generation_time',
+        'AddCount',
+        { ...valid, namespace: BE, idempotency_token: { token: 't', generation_time: '2016-12-31T23:59:60Z' } },
+        400,
+        'INVALID_ARGUMENT',
+        /^idempotency_token\.generation_time 2016-12-31T23:59:60Z is not a representable instant/,
+      ],
+      [
         'a generation_time too old',
         'AddCount',
         { ...valid, idempotency_token: token(-60_000) },
@@ -243,6 +253,22 @@ describe('counter HTTP API', () => {
     expect(beyond.status).toBe(400);
     expect((beyond.body.error as { code: string }).code).toBe('COUNT_OUT_OF_RANGE');
     expect((await call(rt.url, 'GetCount', c)).body.count).toBe(Number.MAX_SAFE_INTEGER);
+  });
+
+  it('Accurate: a count beyond ±(2^53 - 1) answers 409 COUNT_OUT_OF_RANGE, never 500 or a rounded count', async () => {
+    const c = { namespace: AC, counter_name: `huge-${randomUUID()}` };
+    expect((await call(rt.url, 'AddCount', { ...c, delta: Number.MAX_SAFE_INTEGER })).status).toBe(200);
+    expect((await call(rt.url, 'AddCount', { ...c, delta: 2 })).status).toBe(200);
+    const get = await call(rt.url, 'GetCount', c);
+    expect(get.status).toBe(409);
+    expect(get.body.error).toMatchObject({
+      code: 'COUNT_OUT_OF_RANGE',
+      field: 'counter_name',
+      message: expect.stringContaining(`is ${2n ** 53n + 1n}, outside`) as unknown,
+    });
+    expect((await call(rt.url, 'AddAndGetCount', { ...c, delta: -3 })).body.count).toBe(Number.MAX_SAFE_INTEGER - 1);
+    expect((await call(rt.url, 'ClearCount', c)).status).toBe(200);
+    expect((await call(rt.url, 'GetCount', c)).body.count).toBe(0);
   });
 
   it('lists its namespaces with type and settings', async () => {
