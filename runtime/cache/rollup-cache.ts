@@ -32,8 +32,8 @@ export class RollupCache {
 
   /**
    * Stores a checkpoint unless the cache already holds a newer one. Two rollups racing can still interleave between
-   * the read and the write; the older value then lives until the next rollup of the counter, which is harmless
-   * because every checkpoint is a correct count as of its own time.
+   * the read and the write; the older value then lives until the next rollup of the counter (which rewrites it even
+   * when nothing changed), which is harmless because every checkpoint is a correct count as of its own time.
    */
   async put(counter: string, checkpoint: Checkpoint): Promise<void> {
     const current = await this.get(counter);

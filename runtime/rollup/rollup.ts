@@ -34,10 +34,12 @@ export async function rollupCounter(
   const horizon = immutableBefore(store, nowMs);
   const row = await store.readRow(counter);
   if (!row.checkpoint && row.firstWriteMs === undefined) return { counter, result: 'unknown-counter', eventsRead: 0 };
-  // Nothing newer than the checkpoint was written: it is still exact, so skip the write (idle counters cost reads only).
+  // Nothing newer than the checkpoint was written: it is still exact, so no table write (idle counters cost a read).
   const cp = row.checkpoint;
   if (cp && (cp.timeMs >= horizon || ((row.lastWriteMs ?? 0) <= cp.timeMs && (row.lastClearMs ?? 0) <= cp.timeMs))) {
-    return { counter, result: 'current', checkpoint: cp, eventsRead: 0 };
+    // Still written to the cache: it may hold an older checkpoint (a failed cache write, or a reader's fill racing a
+    // rollup), which would otherwise be served until its TTL. put() never replaces a newer one.
+    return withCache(cache, { counter, result: 'current', checkpoint: cp, eventsRead: 0 });
   }
   const counted = await countAsOf(store, row, horizon, nowMs);
   const checkpoint: Checkpoint = { count: counted.count, timeMs: horizon };
@@ -49,11 +51,15 @@ export async function rollupCounter(
     eventsRead: counted.eventsRead,
     ...(row.checkpoint ? { lagMs: horizon - row.checkpoint.timeMs } : {}),
   };
-  if (cache) {
+  return withCache(cache, outcome);
+}
+
+/** Writes the outcome's checkpoint to the cache. The table holds the truth: a failed cache write is only reported. */
+async function withCache(cache: RollupCache | undefined, outcome: RollupOutcome): Promise<RollupOutcome> {
+  if (cache && outcome.checkpoint) {
     try {
-      await cache.put(counter, checkpoint);
+      await cache.put(outcome.counter, outcome.checkpoint);
     } catch (err) {
-      // The table holds the truth; a missed cache write only costs a cache miss.
       outcome.cacheError = (err as Error).message;
     }
   }
