@@ -1,3 +1,4 @@
+import { ApiError } from '../counter/errors';
 import { RollupQueues, type RollupQueueOptions } from './queues';
 
 const opts = (o: Partial<RollupQueueOptions> = {}): RollupQueueOptions => ({
@@ -26,7 +27,8 @@ describe('RollupQueues', () => {
   it('rolls each triggered counter up, once per burst of triggers', async () => {
     const runs: string[] = [];
     queues = new RollupQueues(opts(), async (c) => void runs.push(c));
-    for (let i = 0; i < 5; i++) for (const c of ['a', 'b', 'c']) queues.trigger(c, Date.now() + 50);
+    const at = Date.now() + 50;
+    for (let i = 0; i < 5; i++) for (const c of ['a', 'b', 'c']) queues.trigger(c, at);
     expect(queues.depth).toBe(3);
     queues.start();
     await until(() => runs.length === 3);
@@ -96,5 +98,38 @@ describe('RollupQueues', () => {
     queues.trigger('x');
     await until(() => attempts === 2, 4000);
     expect(errors).toHaveLength(1);
+  });
+
+  it('rolls up again for a write due after the queued rollup, once per coalesce window', async () => {
+    const runs: number[] = [];
+    queues = new RollupQueues(opts({ coalesceMs: 100 }), async () => void runs.push(Date.now()));
+    const t0 = Date.now();
+    queues.trigger('a', t0 + 50);
+    // Two later writes while the first rollup is still queued: one follow-up at the latest of them covers both.
+    queues.trigger('a', t0 + 80);
+    queues.trigger('a', t0 + 120);
+    expect(queues.depth).toBe(1);
+    queues.start();
+    await until(() => runs.length === 2);
+    await sleep(200);
+    expect(runs).toHaveLength(2);
+    expect(runs[0]! - t0).toBeGreaterThanOrEqual(50);
+    expect(runs[1]! - t0).toBeGreaterThanOrEqual(120);
+    // The follow-up still waits out the coalesce window after the first rollup.
+    expect(runs[1]! - runs[0]!).toBeGreaterThanOrEqual(100);
+  });
+
+  it('does not retry a rollup that failed with a client error (a count out of range) until triggered again', async () => {
+    let runs = 0;
+    queues = new RollupQueues(opts(), async () => {
+      runs++;
+      throw new ApiError(409, 'COUNT_OUT_OF_RANGE', 'out of range');
+    });
+    queues.start();
+    queues.trigger('a');
+    await until(() => runs === 1);
+    await sleep(1300);
+    expect(runs).toBe(1);
+    expect(queues.depth).toBe(0);
   });
 });

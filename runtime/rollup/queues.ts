@@ -1,3 +1,4 @@
+import { ApiError } from '../counter/errors';
 import { fnv1a } from '../storage/buckets';
 import { DueHeap } from './heap';
 
@@ -50,6 +51,8 @@ const RETRY_AFTER_MS = 1000;
 export class RollupQueues {
   private readonly heaps: DueHeap[];
   private readonly pending = new Map<string, number>();
+  /** Counters whose queued rollup runs too early for a later write: the latest notBefore asked for meanwhile. */
+  private readonly followUps = new Map<string, number>();
   /** Insertion-ordered by completion time, so stale entries are pruned from the front. */
   private readonly lastRolled = new Map<string, number>();
   private readonly semaphore: Semaphore;
@@ -83,17 +86,22 @@ export class RollupQueues {
 
   /** Asks for a rollup of counter no earlier than notBeforeMs. Returns false when the trigger was dropped. */
   trigger(counter: string, notBeforeMs: number = this.now()): boolean {
-    if (this.pending.has(counter)) return true;
+    const due = this.pending.get(counter);
+    if (due !== undefined) {
+      // Already queued, but a rollup at `due` would stop short of this write's events: ask for one more after it.
+      if (notBeforeMs > due) this.followUps.set(counter, Math.max(notBeforeMs, this.followUps.get(counter) ?? 0));
+      return true;
+    }
     if (this.pending.size >= this.opts.capacity) {
       this.dropped++;
       this.events.onDrop?.(counter);
       return false;
     }
     const last = this.lastRolled.get(counter);
-    const due = Math.max(notBeforeMs, last === undefined ? 0 : last + this.opts.coalesceMs);
-    this.pending.set(counter, due);
+    const at = Math.max(notBeforeMs, last === undefined ? 0 : last + this.opts.coalesceMs);
+    this.pending.set(counter, at);
     const q = this.queueOf(counter);
-    this.heaps[q]!.push(counter, due);
+    this.heaps[q]!.push(counter, at);
     this.wakers[q]?.();
     return true;
   }
@@ -143,17 +151,23 @@ export class RollupQueues {
     await this.semaphore.acquire();
     // Leaving `pending` before the rollup starts lets a write that lands during it queue the next rollup.
     this.pending.delete(counter);
+    const startedAt = this.now();
+    const followUp = this.followUps.get(counter);
+    this.followUps.delete(counter);
     try {
       await this.rollup(counter);
       this.events.onDone?.(counter);
     } catch (err) {
       this.events.onError?.(counter, err);
-      this.trigger(counter, this.now() + RETRY_AFTER_MS);
+      // A 4xx (a count out of range) fails the same way until the counter's next write, which triggers it anyway.
+      if (!(err instanceof ApiError && err.status < 500)) this.trigger(counter, this.now() + RETRY_AFTER_MS);
     } finally {
       this.lastRolled.delete(counter);
       this.lastRolled.set(counter, this.now());
       this.semaphore.release();
     }
+    // Writes due after this rollup started are beyond its horizon (and a write during it already queued its own).
+    if (followUp !== undefined && followUp > startedAt) this.trigger(counter, followUp);
   }
 
   private pruneLastRolled(): void {
