@@ -63,15 +63,14 @@ export class NamespaceRegistry {
     for (const e of snapshot.errors) log.warn({ problem: e }, 'namespace document rejected');
     const wanted = new Map(snapshot.namespaces.map((c) => [c.name, c]));
     for (const [name, current] of this.served) {
-      const next = wanted.get(name);
-      if (!next || JSON.stringify(next) !== JSON.stringify(current.config)) {
-        this.served.delete(name);
-        await current.ops.close();
-        if (!next) log.info({ namespace: name }, 'namespace removed');
-      }
+      if (wanted.has(name)) continue;
+      this.served.delete(name);
+      await current.ops.close();
+      log.info({ namespace: name }, 'namespace removed');
     }
     for (const config of snapshot.namespaces) {
-      if (this.served.has(config.name)) continue;
+      const current = this.served.get(config.name);
+      if (current && JSON.stringify(config) === JSON.stringify(current.config)) continue;
       const timeout = this.deps.requestTimeoutMs;
       if (config.counterType !== 'BestEffort' && timeout !== undefined && config.rollup.settleMarginMs < timeout) {
         log.warn(
@@ -80,11 +79,17 @@ export class NamespaceRegistry {
         );
       }
       const entry: ServedNamespace = { config, ops: this.createOps(config), ready: false, reason: 'checking schema' };
-      this.served.set(config.name, entry);
+      // A new namespace is listed (not ready) while its schema is checked; a changed one keeps serving with its old
+      // configuration until the new one is prepared, so a reload never answers 404 or 503 in between.
+      if (!current) this.served.set(config.name, entry);
       await this.prepare(entry);
+      if (current) {
+        this.served.set(config.name, entry);
+        await current.ops.close();
+      }
       log.info(
         { namespace: config.name, counterType: config.counterType, ready: entry.ready, reason: entry.reason },
-        'namespace loaded',
+        current ? 'namespace reloaded' : 'namespace loaded',
       );
     }
     this.loaded = true;

@@ -40,6 +40,33 @@ describe('namespace files are reloaded on change', () => {
     expect(reply.status).toBe(200);
   });
 
+  it('keeps answering a namespace whose document changes: no 404 or 503 while the new settings load', async () => {
+    let stop = false;
+    const statuses = new Map<number, number>();
+    const load = (async () => {
+      while (!stop) {
+        const reply = await call(rt.url, 'AddAndGetCount', { namespace: first, counter_name: 'reload', delta: 1 });
+        statuses.set(reply.status, (statuses.get(reply.status) ?? 0) + 1);
+      }
+    })();
+    for (const coalesceMs of [150, 200, 250]) {
+      fs.writeFileSync(
+        path.join(rt.dir, 'namespaces.yaml'),
+        manifests([{ name: first, counterType: 'Accurate', spec: { rollup: { coalesceMs, settleMarginMs: 1200 } } }]),
+      );
+      await eventually(`coalesceMs ${coalesceMs} to be served`, async () => {
+        const listing = (await (await fetch(`${rt.url}/v1/namespaces`)).json()) as {
+          namespaces: { name: string; config: { rollup: { coalesceMs: number } } }[];
+        };
+        return listing.namespaces.find((n) => n.name === first)?.config.rollup.coalesceMs === coalesceMs;
+      });
+    }
+    stop = true;
+    await load;
+    expect([...statuses.keys()]).toEqual([200]);
+    expect(statuses.get(200)).toBeGreaterThan(10);
+  });
+
   it('rejects a broken document with file and field, and keeps serving the others', async () => {
     fs.writeFileSync(
       path.join(rt.dir, 'second.yaml'),
