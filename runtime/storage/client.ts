@@ -60,6 +60,10 @@ export function isUnavailable(err: unknown): boolean {
       types.responseErrorCodes.writeTimeout,
       types.responseErrorCodes.readTimeout,
       types.responseErrorCodes.overloaded,
+      // Replicas that failed the read or write, or a node still joining: transient, like a timeout.
+      types.responseErrorCodes.readFailure,
+      types.responseErrorCodes.writeFailure,
+      types.responseErrorCodes.isBootstrapping,
     ].includes((err as { code?: number })?.code ?? -1)
   );
 }
