@@ -163,7 +163,9 @@ export class Cache {
   }
 
   /**
-   * Adds delta to an offset-encoded count, creating it (with the TTL) when missing, and returns the new count.
+   * Adds delta to an offset-encoded count, creating it when missing, and returns the new count. The TTL then runs
+   * from this write: memcached's incr/decr apply their expiry only when they create the key, so a touch goes out
+   * with it (same socket write, one round trip); without it a busy counter would vanish one TTL after its creation.
    * Binary-protocol incr/decr with a 64-bit amount and initial value, sent through memjs's connection handling.
    */
   async addToCount(key: string, delta: number, ttlSeconds: number): Promise<bigint> {
@@ -174,7 +176,9 @@ export class Cache {
     extras.writeBigUInt64BE(amount, 0);
     extras.writeBigUInt64BE(initial, 8);
     extras.writeUInt32BE(ttlSeconds, 16);
-    const value = await this.guarded('incr', () => this.perform(opcode, key, extras));
+    const [value] = await this.guarded('incr', () =>
+      Promise.all([this.perform(opcode, key, extras), this.client.touch(key, ttlSeconds)]),
+    );
     return value - COUNT_OFFSET;
   }
 

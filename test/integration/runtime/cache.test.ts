@@ -24,6 +24,19 @@ describe('Cache (real memcached)', () => {
     expect(values.map((v) => v?.toString() ?? null)).toEqual([...keys.map((_, i) => `value ${i}`), null]);
   });
 
+  it('keeps a count alive for the TTL after its LAST write, not its first', async () => {
+    const key = `cache-ttl-${randomUUID()}`;
+    // memcached's clock ticks in whole seconds, so an expiry can come up to a second early: margins of a second.
+    await cache.addToCount(key, 1, 4);
+    await new Promise((r) => setTimeout(r, 3000));
+    await cache.addToCount(key, 1, 4);
+    // 5.5 s after creation: gone if the TTL ran from the first write (memcached's incr alone does that).
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(await cache.readCount(key)).toBe(2n);
+    await new Promise((r) => setTimeout(r, 3500));
+    expect(await cache.readCount(key)).toBeUndefined();
+  });
+
   it('counts below zero and above 2^32 with interleaved increments and decrements in one turn', async () => {
     const key = `cache-count-${randomUUID()}`;
     const deltas = [5, -7, 2 ** 33, -(2 ** 33), -1, 3];
