@@ -54,6 +54,28 @@ describe('readNamespaceFiles', () => {
     }
   });
 
+  it('refuses a durable namespace whose default keyspace (cut to 48 characters) meets another one', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-ns-'));
+    try {
+      const long = 'a'.repeat(50);
+      const ns = (name: string, type: string) =>
+        `apiVersion: tally.dev/v1alpha1\nkind: CounterNamespace\nmetadata: {name: ${name}}\nspec: {counterType: ${type}}\n`;
+      fs.writeFileSync(
+        path.join(dir, 'a.yaml'),
+        [ns(`${long}-one`, 'Eventual'), ns(`${long}-two`, 'Accurate'), ns(`${long}-three`, 'BestEffort')].join('---\n'),
+      );
+      const snap = readNamespaceFiles(dir);
+      expect(snap.namespaces.map((c) => c.name)).toEqual([`${long}-one`, `${long}-three`]);
+      expect(snap.errors).toEqual([
+        expect.stringMatching(
+          new RegExp(`namespace "${long}-two" would share table tally_a{42}\\.events with namespace "${long}-one"`),
+        ),
+      ]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('says so when the path does not exist', () => {
     expect(readNamespaceFiles('/nonexistent/tally').errors[0]).toMatch(/^\/nonexistent\/tally: cannot read/);
   });

@@ -17,9 +17,14 @@ export interface NamespaceSource {
   stop(): Promise<void>;
 }
 
-/** Keeps the first definition of each name (sources list documents in a stable order) and reports the others. */
+/**
+ * Keeps the first definition of each name (sources list documents in a stable order) and reports the others; so
+ * too a durable namespace whose tables another one already uses (a long name's default keyspace is cut to 48
+ * characters, so two names can meet there), which would mix their counters.
+ */
 export function dedupeByName(loaded: { source: string; config: NamespaceConfig }[]): NamespaceSnapshot {
   const seen = new Map<string, string>();
+  const tables = new Map<string, string>();
   const namespaces: NamespaceConfig[] = [];
   const errors: string[] = [];
   for (const { source, config } of loaded) {
@@ -28,7 +33,19 @@ export function dedupeByName(loaded: { source: string; config: NamespaceConfig }
       errors.push(`${source}: namespace "${config.name}" is already defined by ${first}; ignoring this one`);
       continue;
     }
+    const { keyspace, eventsTable, rollupsTable } = config.cassandra;
+    const mine =
+      config.counterType === 'BestEffort' ? [] : [`${keyspace}.${eventsTable}`, `${keyspace}.${rollupsTable}`];
+    const shared = mine.find((t) => tables.has(t));
+    if (shared !== undefined) {
+      errors.push(
+        `${source}: namespace "${config.name}" would share table ${shared} with ${tables.get(shared)}; ` +
+          'set spec.cassandra.keyspace (or the table names) to keep their counters apart; ignoring this one',
+      );
+      continue;
+    }
     seen.set(config.name, source);
+    for (const t of mine) tables.set(t, `namespace "${config.name}" (${source})`);
     namespaces.push(config);
   }
   return { namespaces, errors };
