@@ -67,17 +67,31 @@ export class ConfigMapNamespaceSource implements NamespaceSource {
     onChange(this.snapshot());
   }
 
-  /** Every ConfigMap's document, in a stable order (namespace/name), the first definition of a name winning. */
+  /**
+   * Every ConfigMap's document, oldest first (then by namespace/name), the first definition of a name winning: a
+   * CounterNamespace of the same name made later in another Kubernetes namespace cannot take over one that is served.
+   * Only ConfigMaps a CounterNamespace controls (the operator's) count; a hand-made one with the label is reported.
+   */
   snapshot(): NamespaceSnapshot {
+    const created = (cm: V1ConfigMap): number => new Date(cm.metadata?.creationTimestamp ?? 0).getTime();
     const maps = this.informers
       .flatMap((i) => i.list())
-      .sort((a, b) =>
-        `${a.metadata?.namespace}/${a.metadata?.name}`.localeCompare(`${b.metadata?.namespace}/${b.metadata?.name}`),
+      .sort(
+        (a, b) =>
+          created(a) - created(b) ||
+          `${a.metadata?.namespace}/${a.metadata?.name}`.localeCompare(`${b.metadata?.namespace}/${b.metadata?.name}`),
       );
     const loaded: { source: string; config: NamespaceConfig }[] = [];
     const errors: string[] = [];
     for (const cm of maps) {
       const source = `ConfigMap ${cm.metadata?.namespace}/${cm.metadata?.name}`;
+      const controlled = (cm.metadata?.ownerReferences ?? []).some(
+        (o) => o.controller === true && o.kind === 'CounterNamespace' && o.apiVersion.startsWith('tally.dev/'),
+      );
+      if (!controlled) {
+        errors.push(`${source}: not controlled by a CounterNamespace (only the operator's ConfigMaps are served)`);
+        continue;
+      }
       const text = cm.data?.[CONFIG_KEY];
       if (text === undefined) {
         errors.push(`${source}: has no ${CONFIG_KEY} key`);
