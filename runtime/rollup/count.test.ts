@@ -20,6 +20,7 @@ function fakeStore(events: CounterEvent[]) {
         sum: hits.reduce((s, e) => s + BigInt(e.delta), 0n),
         events: hits.length,
         partitions: 1,
+        requests: 1,
       });
     },
     latestClearIn(counter: string, from: number, to: number): Promise<number | undefined> {

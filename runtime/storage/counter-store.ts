@@ -44,6 +44,8 @@ export interface WindowSum {
   events: number;
   /** Partitions read (time buckets x event buckets). */
   partitions: number;
+  /** Requests sent for them. */
+  requests: number;
 }
 
 /**
@@ -53,6 +55,8 @@ export interface WindowSum {
 const INVERTED_TIMESTAMP_BASE = 2n ** 53n;
 const micros = (ms: number): bigint => BigInt(ms) * 1000n;
 const NO_RETRY = new policies.retry.FallthroughRetryPolicy();
+/** Time buckets summed per request (each with all its event buckets). */
+const TIME_BUCKETS_PER_REQUEST = 16;
 
 /** A bigint, varint (the driver's Integer) or Long column value as a bigint; null as 0. */
 function toBigInt(value: unknown): bigint {
@@ -112,8 +116,8 @@ export class CounterStore {
       touchFirstWrite: `UPDATE ${this.rollups} USING TIMESTAMP ? SET first_write_time = ? WHERE counter_name = ?`,
       touchClear: `UPDATE ${this.rollups} USING TIMESTAMP ? SET last_clear_time = ? WHERE counter_name = ?`,
       readRow: `SELECT rollup_count, rollup_time, first_write_time, last_write_time, last_clear_time FROM ${this.rollups} WHERE counter_name = ?`,
-      // One request per time bucket covers all its event buckets; Cassandra aggregates across them.
-      sumWindow: `SELECT sum(CAST(delta AS varint)) AS s, count(*) AS n FROM ${this.events} WHERE counter_name = ? AND time_bucket = ? AND event_bucket IN ? AND event_time > ? AND event_time <= ?`,
+      // One request covers several time buckets and all their event buckets; Cassandra aggregates across them.
+      sumWindow: `SELECT sum(CAST(delta AS varint)) AS s, count(*) AS n FROM ${this.events} WHERE counter_name = ? AND time_bucket IN ? AND event_bucket IN ? AND event_time > ? AND event_time <= ?`,
       clearsInWindow: `SELECT event_time FROM ${this.events} WHERE ${partition} AND event_time > ? AND event_time <= ? AND kind = 'clear' LIMIT 1 ALLOW FILTERING`,
       writeCheckpoint: `UPDATE ${this.rollups} USING TIMESTAMP ? SET rollup_count = ?, rollup_time = ? WHERE counter_name = ?`,
       pageRows: `SELECT counter_name, rollup_count, rollup_time, first_write_time, last_write_time, last_clear_time FROM ${this.rollups}`,
@@ -210,12 +214,17 @@ export class CounterStore {
     parallelism = 16,
   ): Promise<WindowSum> {
     const { secondsPerBucket, bucketsPerCounter } = this.config.eventStorage;
-    const timeBuckets = timeBucketsBetween(fromExclusiveMs, toInclusiveMs, secondsPerBucket);
+    const timeBuckets = timeBucketsBetween(fromExclusiveMs, toInclusiveMs, secondsPerBucket).map(BigInt);
     const eventBuckets = Array.from({ length: bucketsPerCounter }, (_, eb) => eb);
     const from = new Date(fromExclusiveMs);
     const to = new Date(toInclusiveMs);
-    const results = await mapLimit(timeBuckets, parallelism, async (tb) => {
-      const rs = await this.coalesced.execute(this.cql.sumWindow, [counter, BigInt(tb), eventBuckets, from, to], {
+    // A long window (a counter written again after days) spans hundreds of mostly empty time buckets: a few requests
+    // of many partitions each, instead of one round trip per time bucket.
+    const chunks: bigint[][] = [];
+    for (let i = 0; i < timeBuckets.length; i += TIME_BUCKETS_PER_REQUEST)
+      chunks.push(timeBuckets.slice(i, i + TIME_BUCKETS_PER_REQUEST));
+    const results = await mapLimit(chunks, parallelism, async (tbs) => {
+      const rs = await this.coalesced.execute(this.cql.sumWindow, [counter, tbs, eventBuckets, from, to], {
         prepare: true,
         isIdempotent: true,
       });
@@ -228,7 +237,7 @@ export class CounterStore {
       sum += r.sum;
       events += r.events;
     }
-    return { sum, events, partitions: timeBuckets.length * bucketsPerCounter };
+    return { sum, events, partitions: timeBuckets.length * bucketsPerCounter, requests: chunks.length };
   }
 
   /** The time of the latest clear in (from, to], or undefined. Scans newest time bucket first and stops early. */

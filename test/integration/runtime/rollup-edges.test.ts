@@ -111,4 +111,20 @@ describe('rollup edge cases (real Cassandra and memcached)', () => {
     expect(again.result).toBe('current');
     expect(await rollupCache.get(counter)).toEqual(first.checkpoint);
   });
+
+  it('sums a window of hundreds of time buckets exactly, in a few requests', async () => {
+    const counter = `long-${randomUUID()}`;
+    const bucketMs = config.eventStorage.secondsPerBucket * 1000;
+    // One event in each of 100 time buckets: a counter written now and then over most of a day.
+    const start = Date.now() - 101 * bucketMs;
+    const deltas = Array.from({ length: 100 }, (_, i) => (i % 5) - 1);
+    await Promise.all(deltas.map((d, i) => add(counter, start + i * bucketMs, d)));
+    const window = await store.sumWindow(counter, start - 1, Date.now());
+    expect(window.sum).toBe(BigInt(deltas.reduce((a, b) => a + b, 0)));
+    expect(window.events).toBe(100);
+    expect(window.partitions).toBeGreaterThanOrEqual(101 * config.eventStorage.bucketsPerCounter);
+    expect(window.requests).toBeLessThanOrEqual(
+      Math.ceil(window.partitions / config.eventStorage.bucketsPerCounter / 16),
+    );
+  });
 });
