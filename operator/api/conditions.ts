@@ -50,6 +50,8 @@ export const EventReason = {
   RetentionUpdated: 'RetentionUpdated',
   KeyspaceDropped: 'KeyspaceDropped',
   KeyspaceRetained: 'KeyspaceRetained',
+  /** A keyspace whose recorded owner (a runtime, or a CounterNamespace that no longer exists) was taken over. */
+  KeyspaceAdopted: 'KeyspaceAdopted',
   /** Warning. */
   KeyspaceConflict: 'KeyspaceConflict',
   /** Warning. */

@@ -95,6 +95,14 @@ export interface EnsureSchemaOptions {
   /** Recorded in the rollups table comment: the operator's CounterNamespace uid (default "tally"). */
   owner?: string;
   ownerName?: string;
+  /** The owning CounterNamespace, so a later claimant can check whether it still exists. */
+  counterNamespace?: CounterNamespaceRef;
+}
+
+/** Where an owning CounterNamespace lives: enough to GET it and compare its uid with the recorded owner. */
+export interface CounterNamespaceRef {
+  namespace: string;
+  name: string;
 }
 
 /**
@@ -106,6 +114,9 @@ export interface Ownership {
   owner: string;
   /** Who the owner is, for people: "CounterNamespace team-a/orders". */
   name?: string;
+  /** The owning CounterNamespace (absent for the runtime's own tables). Comments written before this field existed
+   * only have `name`; the parser derives it from there. */
+  counterNamespace?: CounterNamespaceRef;
   keyspaceCreated: boolean;
 }
 
@@ -119,14 +130,29 @@ export function parseOwnerComment(comment: string | null | undefined): Ownership
     const owner = parsed.tally?.owner;
     if (typeof owner !== 'string') return undefined;
     const name = parsed.tally?.name;
+    const ref = parseRef(parsed.tally?.counterNamespace) ?? refFromDisplayName(name);
     return {
       owner,
       ...(typeof name === 'string' ? { name } : {}),
+      ...(ref ? { counterNamespace: ref } : {}),
       keyspaceCreated: parsed.tally?.keyspaceCreated === true,
     };
   } catch {
     return undefined;
   }
+}
+
+function parseRef(value: unknown): CounterNamespaceRef | undefined {
+  const ref = value as Partial<CounterNamespaceRef> | undefined;
+  return typeof ref?.namespace === 'string' && typeof ref.name === 'string' && ref.namespace && ref.name
+    ? { namespace: ref.namespace, name: ref.name }
+    : undefined;
+}
+
+/** Older comments: `name: "CounterNamespace <namespace>/<name>"` is all there is. */
+function refFromDisplayName(name: unknown): CounterNamespaceRef | undefined {
+  const match = typeof name === 'string' ? /^CounterNamespace ([^/\s]+)\/([^/\s]+)$/.exec(name) : null;
+  return match ? { namespace: match[1]!, name: match[2]! } : undefined;
 }
 
 /** Who owns a namespace's tables, or undefined when its rollups table does not exist (yet). */
@@ -264,6 +290,7 @@ export async function ensureSchema(
     const ownership: Ownership = {
       owner: opts.owner ?? RUNTIME_OWNER,
       ...(opts.ownerName ? { name: opts.ownerName } : {}),
+      ...(opts.counterNamespace ? { counterNamespace: opts.counterNamespace } : {}),
       keyspaceCreated: changes.keyspaceCreated || claimed,
     };
     await ddl(

@@ -140,6 +140,7 @@ describe('reconciling a CounterNamespace', () => {
     ).toEqual({
       owner: cns.metadata.uid,
       name: `CounterNamespace ${ns}/${orders}`,
+      counterNamespace: { namespace: ns, name: orders },
       keyspaceCreated: true,
     });
 
@@ -274,6 +275,58 @@ describe('reconciling a CounterNamespace', () => {
       cassandra: { keyspace: `tally_orders_${run}`, rollupsTable: 'rollups' },
     } as never);
     expect(owner?.owner).toBe((await get(orders)).metadata.uid);
+  });
+
+  it('lets a re-created CounterNamespace adopt the keyspace its deleted (Retain) predecessor left, data and all', async () => {
+    const name = `phoenix-${run}`;
+    const keyspace = `tally_phoenix_${run}`;
+    keyspaces.push(keyspace);
+    const ownership = () => readOwnership(cassandra, { cassandra: { keyspace, rollupsTable: 'rollups' } } as never);
+    const first = await create(name, {}); // deletionPolicy Retain
+    expect(await reconcile(name)).toEqual({ kind: 'done' });
+    expect(condition(await get(name), 'Ready')).toMatchObject({ status: 'True' });
+    await cassandra.execute(`INSERT INTO ${keyspace}.rollups (counter_name, rollup_count) VALUES ('kept', 42)`);
+
+    // While the first one lives, another claimant is refused.
+    const rival = `rival-${run}`;
+    await create(rival, { cassandra: { keyspace } }, `${ns}-b`);
+    expect(await reconcile(rival, cassandra, `${ns}-b`)).toMatchObject({ kind: 'requeue' });
+    expect(condition(await get(rival, `${ns}-b`), 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'KeyspaceConflict',
+    });
+    await customObjects(kc).deleteNamespacedCustomObject({ ...GROUP, namespace: `${ns}-b`, name: rival });
+    expect(await reconcile(rival, cassandra, `${ns}-b`)).toEqual({ kind: 'done' });
+
+    await customObjects(kc).deleteNamespacedCustomObject({ ...GROUP, namespace: ns, name });
+    expect(await reconcile(name)).toEqual({ kind: 'done' });
+    await waitFor('the Retain object to be gone', async () => (await get(name)) === undefined);
+    expect((await ownership())?.owner).toBe(first.metadata.uid);
+
+    const second = await create(name, {});
+    expect(second.metadata.uid).not.toBe(first.metadata.uid);
+    expect(await reconcile(name)).toEqual({ kind: 'done' });
+    const cns = await get(name);
+    expect(condition(cns, 'Ready')).toMatchObject({ status: 'True', reason: 'Ready' });
+    expect(await ownership()).toEqual({
+      owner: second.metadata.uid,
+      name: `CounterNamespace ${ns}/${name}`,
+      counterNamespace: { namespace: ns, name },
+      keyspaceCreated: false,
+    });
+    const row = await cassandra.execute(`SELECT rollup_count FROM ${keyspace}.rollups WHERE counter_name = 'kept'`);
+    expect(Number(row.first()?.get('rollup_count'))).toBe(42);
+    const events = await kc
+      .makeApiClient(CoreV1Api)
+      .listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.uid=${second.metadata.uid}` });
+    const adopted = events.items.find((e) => e.reason === 'KeyspaceAdopted');
+    expect(adopted?.message).toContain(`CounterNamespace ${ns}/${name} (uid ${first.metadata.uid})`);
+
+    // The new owner is alive: a new rival is still refused, naming it.
+    await create(rival, { cassandra: { keyspace } }, `${ns}-b`);
+    expect(await reconcile(rival, cassandra, `${ns}-b`)).toMatchObject({ kind: 'requeue' });
+    expect(condition(await get(rival, `${ns}-b`), 'Ready')?.message).toContain(`CounterNamespace ${ns}/${name}`);
+    expect((await ownership())?.owner).toBe(second.metadata.uid);
   });
 
   it('says CassandraUnavailable while Cassandra is unreachable, and becomes Ready once it is back', async () => {
