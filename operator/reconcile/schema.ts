@@ -1,6 +1,8 @@
 import { ConditionType, EventReason, Reason } from '../api/conditions';
 import { ConfigError, resolveCounterNamespace, type CounterNamespaceManifest } from '../../runtime/namespace/resolve';
 import {
+  KeyspaceOwnedError,
+  NOT_TALLY,
   RUNTIME_OWNER,
   ensureSchema,
   readOwnership,
@@ -65,7 +67,13 @@ export async function ensureKeyspaceAndTables(ctx: ReconcileContext): Promise<St
       ctx.log.info({ keyspace }, 'adopted a keyspace provisioned by tally serve');
     } else if (owner && owner.owner !== uid) {
       const gone = await ownerGone(ctx, owner);
-      if (gone.kind !== 'gone') return await conflict(ctx, keyspace, owner.name ?? owner.owner, gone.note);
+      if (gone.kind !== 'gone') {
+        const why =
+          owner.owner === NOT_TALLY
+            ? `its ${config.cassandra.rollupsTable} table was not made by Tally`
+            : `it belongs to ${owner.name ?? owner.owner}` + (gone.note ? ` (${gone.note})` : '');
+        return await conflict(ctx, keyspace, why);
+      }
       // Its CounterNamespace was deleted with Retain (or the object was re-created: GitOps re-sync, restore). Whoever
       // claims the keyspace now takes it over, but not the right to drop it: a keyspace another object created is
       // kept on deletion even with deletionPolicy Delete.
@@ -89,10 +97,15 @@ export async function ensureKeyspaceAndTables(ctx: ReconcileContext): Promise<St
       );
       return requeueAfter(AGREEMENT_RECHECK_MS, 'schema disagreement');
     }
-    const changes = await ensureSchema(ctx.cassandra, config, { owner: uid, ownerName, counterNamespace: self });
-    // Two CounterNamespaces racing for one new keyspace: whichever created the rollups table owns it.
-    const after = await readOwnership(ctx.cassandra, config);
-    if (after && after.owner !== uid) return await conflict(ctx, keyspace, after.name ?? after.owner);
+    let changes;
+    try {
+      // Refuses (before any ALTER) a keyspace with tables that are not Tally's, and the loser of two
+      // CounterNamespaces racing for one new keyspace: whichever created the rollups table owns it.
+      changes = await ensureSchema(ctx.cassandra, config, { owner: uid, ownerName, counterNamespace: self });
+    } catch (err) {
+      if (err instanceof KeyspaceOwnedError) return await conflict(ctx, keyspace, err.why);
+      throw err;
+    }
 
     const replication = JSON.stringify(config.cassandra.replication);
     if (changes.keyspaceCreated)
@@ -189,10 +202,9 @@ async function ownerGone(ctx: ReconcileContext, owner: Ownership): Promise<Owner
   return { kind: 'alive' };
 }
 
-async function conflict(ctx: ReconcileContext, keyspace: string, owner: string, note?: string): Promise<StepResult> {
-  const message =
-    `keyspace ${keyspace} already belongs to ${owner}; set spec.cassandra.keyspace to another name` +
-    (note ? ` (${note})` : '');
+/** Another owner's keyspace: touch nothing, say whose it is (or why it is not ours), and look again later. */
+async function conflict(ctx: ReconcileContext, keyspace: string, why: string): Promise<StepResult> {
+  const message = `keyspace ${keyspace} cannot be used: ${why}; set spec.cassandra.keyspace to another name`;
   if (conditionChanges(ctx, ConditionType.Ready, 'False', Reason.KeyspaceConflict)) {
     await ctx.event('Warning', EventReason.KeyspaceConflict, message);
   }

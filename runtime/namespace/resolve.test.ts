@@ -82,10 +82,9 @@ describe('resolveCounterNamespace', () => {
     [{ countertype: 'Eventual' }, 'spec.countertype: is not a known field'],
     [{ eventStorage: { secondsPerBucket: 5 } }, 'spec.eventStorage.secondsPerBucket: must be >= 60'],
     [{ eventStorage: { bucketsPerCounter: 1.5 } }, 'spec.eventStorage.bucketsPerCounter: must be integer'],
-    [
-      { cassandra: { keyspace: 'Robert"); DROP' } },
-      'spec.cassandra.keyspace: must match pattern "^[a-z][a-z0-9_]{0,47}$"',
-    ],
+    [{ cassandra: { keyspace: 'Robert"); DROP' } }, 'spec.cassandra.keyspace: must match pattern'],
+    [{ cassandra: { keyspace: 'system_auth' } }, 'spec.cassandra.keyspace: must match pattern'],
+    [{ cassandra: { keyspace: 'system' } }, 'spec.cassandra.keyspace: must match pattern'],
     [
       { cassandra: { replication: { class: 'NetworkTopologyStrategy' } } },
       'spec.cassandra.replication.dataCenters: is required for NetworkTopologyStrategy',

@@ -112,6 +112,11 @@ const invalid: InvalidCase[] = [
     field: 'spec.cassandra.keyspace',
   },
   {
+    what: "a keyspace of Cassandra's own (system_auth)",
+    spec: { cassandra: { keyspace: 'system_auth' } },
+    field: 'spec.cassandra.keyspace',
+  },
+  {
     what: "a keyspace longer than Cassandra's 48 characters",
     spec: { cassandra: { keyspace: 'k'.repeat(49) } },
     field: 'spec.cassandra.keyspace',

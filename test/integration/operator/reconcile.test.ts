@@ -329,6 +329,54 @@ describe('reconciling a CounterNamespace', () => {
     expect((await ownership())?.owner).toBe(second.metadata.uid);
   });
 
+  it("refuses a keyspace holding tables that are not Tally's with KeyspaceConflict, altering nothing", async () => {
+    const name = `foreign-${run}`;
+    const keyspace = `dba_${run}`;
+    keyspaces.push(keyspace);
+    const dc = stackEnv().CASSANDRA_LOCAL_DC!;
+    await cassandra.execute(
+      `CREATE KEYSPACE ${keyspace} WITH replication = {'class': 'NetworkTopologyStrategy', '${dc}': 1}`,
+    );
+    await cassandra.execute(`CREATE TABLE ${keyspace}.events (id int PRIMARY KEY) WITH default_time_to_live = 60`);
+    await create(name, { cassandra: { keyspace }, eventStorage: { retentionSeconds: 7200 } });
+    expect(await reconcile(name)).toMatchObject({ kind: 'requeue' });
+    const cns = await get(name);
+    expect(condition(cns, 'Ready')).toMatchObject({ status: 'False', reason: 'KeyspaceConflict' });
+    expect(condition(cns, 'Ready')?.message).toBe(
+      `keyspace ${keyspace} cannot be used: it has tables (events) but no Tally rollups table; set spec.cassandra.keyspace to another name`,
+    );
+    expect(cns.status?.observedGeneration).toBe(cns.metadata.generation);
+    expect((await readReplication(cassandra, keyspace))?.class).toMatch(/NetworkTopologyStrategy$/);
+    expect((await readTable(cassandra, keyspace, 'events'))?.defaultTimeToLive).toBe(60);
+    expect(await readTable(cassandra, keyspace, 'rollups')).toBeUndefined();
+  });
+
+  it('uses a keyspace a DBA created empty, but keeps it on deletion even with deletionPolicy Delete', async () => {
+    const name = `precreated-${run}`;
+    const keyspace = `dba_empty_${run}`;
+    keyspaces.push(keyspace);
+    await cassandra.execute(
+      `CREATE KEYSPACE ${keyspace} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`,
+    );
+    await create(name, { cassandra: { keyspace }, deletionPolicy: 'Delete' });
+    expect(await reconcile(name)).toEqual({ kind: 'done' });
+    const cns = await get(name);
+    expect(condition(cns, 'Ready')).toMatchObject({ status: 'True', reason: 'Ready' });
+    expect(condition(cns, 'KeyspaceReady')?.reason).toBe('KeyspaceExists');
+    expect(
+      (await readOwnership(cassandra, { cassandra: { keyspace, rollupsTable: 'rollups' } } as never))?.keyspaceCreated,
+    ).toBe(false);
+
+    await customObjects(kc).deleteNamespacedCustomObject({ ...GROUP, namespace: ns, name });
+    expect(await reconcile(name)).toEqual({ kind: 'done' });
+    await waitFor('the Delete object to be gone', async () => (await get(name)) === undefined);
+    expect(await readReplication(cassandra, keyspace)).toBeDefined();
+    const events = await kc
+      .makeApiClient(CoreV1Api)
+      .listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.uid=${cns.metadata.uid}` });
+    expect(events.items.find((e) => e.reason === 'KeyspaceRetained')?.message).toContain('did not create it');
+  });
+
   it('says CassandraUnavailable while Cassandra is unreachable, and becomes Ready once it is back', async () => {
     const name = `flaky-${run}`;
     keyspaces.push(`tally_flaky_${run}`);
