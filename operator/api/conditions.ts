@@ -37,6 +37,13 @@ export const Reason = {
   InvalidSpec: 'InvalidSpec',
   /** The Kubernetes API refused to apply an owned object. */
   ApplyFailed: 'ApplyFailed',
+  /**
+   * The Kubernetes API rejected an owned object as invalid (400/422), e.g. a schedule the CronJob API does not
+   * accept: permanent for this generation, so not retried until the CounterNamespace changes (or a long recheck).
+   */
+  ApplyRejected: 'ApplyRejected',
+  /** A reconcile step failed and is retried with backoff; the message says which and why. */
+  ReconcileFailed: 'ReconcileFailed',
   /** Deletion waits on cleanup outside Kubernetes (dropping the keyspace). */
   Deleting: 'Deleting',
 } as const;
@@ -58,6 +65,8 @@ export const EventReason = {
   CassandraUnavailable: 'CassandraUnavailable',
   /** Warning. */
   DropFailed: 'DropFailed',
+  /** Warning. */
+  ApplyRejected: 'ApplyRejected',
 } as const;
 export type EventReason = (typeof EventReason)[keyof typeof EventReason];
 

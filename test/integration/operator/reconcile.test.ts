@@ -345,7 +345,7 @@ describe('reconciling a CounterNamespace', () => {
     expect(condition(cns, 'Ready')?.message).toBe(
       `keyspace ${keyspace} cannot be used: it has tables (events) but no Tally rollups table; set spec.cassandra.keyspace to another name`,
     );
-    expect(cns.status?.observedGeneration).toBe(cns.metadata.generation);
+    expect(cns.status?.observedGeneration).toBeUndefined(); // the checklist never finished
     expect((await readReplication(cassandra, keyspace))?.class).toMatch(/NetworkTopologyStrategy$/);
     expect((await readTable(cassandra, keyspace, 'events'))?.defaultTimeToLive).toBe(60);
     expect(await readTable(cassandra, keyspace, 'rollups')).toBeUndefined();
@@ -375,6 +375,43 @@ describe('reconciling a CounterNamespace', () => {
       .makeApiClient(CoreV1Api)
       .listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.uid=${cns.metadata.uid}` });
     expect(events.items.find((e) => e.reason === 'KeyspaceRetained')?.message).toContain('did not create it');
+  });
+
+  it('reports a schedule the CronJob API rejects as Ready=False, without advancing observedGeneration or retrying hot', async () => {
+    const name = `badcron-${run}`;
+    keyspaces.push(`tally_badcron_${run}`);
+    await create(name, { rollup: { schedule: '*/10 * * * *' } });
+    expect(await reconcile(name)).toEqual({ kind: 'done' });
+    const ready = await get(name);
+    expect(condition(ready, 'Ready')?.status).toBe('True');
+    expect(ready.status?.observedGeneration).toBe(ready.metadata.generation);
+
+    await patchSpec(name, { rollup: { schedule: '61 * * * *' } }); // five fields, but minute 61
+    const result = await reconcile(name);
+    expect(result).toMatchObject({ kind: 'requeue' });
+    expect((result as { afterMs: number }).afterMs).toBeGreaterThanOrEqual(5 * 60_000);
+    const rejected = await get(name);
+    expect(rejected.metadata.generation).toBe(ready.metadata.generation! + 1);
+    expect(rejected.status?.observedGeneration).toBe(ready.metadata.generation);
+    expect(condition(rejected, 'Ready')).toMatchObject({ status: 'False', reason: 'ApplyRejected' });
+    expect(condition(rejected, 'Ready')?.message).toContain(`rejected CronJob ${cronJobName(name)}`);
+    expect(condition(rejected, 'Ready')?.message).toContain('61 * * * *');
+    expect(condition(rejected, 'RollupScheduled')).toMatchObject({ status: 'False', reason: 'ApplyRejected' });
+    const events = await kc
+      .makeApiClient(CoreV1Api)
+      .listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.name=${name}` });
+    expect(events.items.filter((e) => e.reason === 'ApplyRejected')).toHaveLength(1);
+    // Reconciling again changes nothing (no status churn, no second Event).
+    expect(await reconcile(name)).toMatchObject({ kind: 'requeue' });
+    expect((await get(name)).metadata.resourceVersion).toBe(rejected.metadata.resourceVersion);
+    const cj = await kc.makeApiClient(BatchV1Api).readNamespacedCronJob({ namespace: ns, name: cronJobName(name) });
+    expect(cj.spec?.schedule).toBe('*/10 * * * *');
+
+    await patchSpec(name, { rollup: { schedule: '1 * * * *' } });
+    expect(await reconcile(name)).toEqual({ kind: 'done' });
+    const fixed = await get(name);
+    expect(condition(fixed, 'Ready')).toMatchObject({ status: 'True', reason: 'Ready' });
+    expect(fixed.status?.observedGeneration).toBe(fixed.metadata.generation);
   });
 
   it('says CassandraUnavailable while Cassandra is unreachable, and becomes Ready once it is back', async () => {
