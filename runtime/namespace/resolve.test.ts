@@ -98,6 +98,8 @@ describe('resolveCounterNamespace', () => {
       'spec.eventStorage.retentionSeconds: must be at least secondsPerBucket',
     ],
     [{ rollup: { schedule: 'often' } }, 'spec.rollup.schedule: must match pattern'],
+    [{ rollup: { schedule: 'TZ=UTC 0 * * * *' } }, 'spec.rollup.schedule: must match pattern'],
+    [{ rollup: { schedule: 'x * * * *' } }, 'spec.rollup.schedule: must match pattern'],
     [{ cache: { keyPrefix: 'has space' } }, 'spec.cache.keyPrefix: must match pattern'],
   ])('rejects %j naming the field', (spec, expected) => {
     const errors = errorFields(() => resolveCounterNamespace(manifest('bad', spec)));

@@ -34,8 +34,14 @@ function notStartingWith(prefix: string): string {
 export const DATACENTER_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$';
 /** memcached keys may not contain whitespace or control characters. */
 export const KEY_PREFIX_PATTERN = '^[A-Za-z0-9_.:-]{1,32}$';
-/** Five-field cron, as CronJob accepts, or a @macro. */
-export const CRON_PATTERN = '^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\\S+\\s+){4}\\S+)$';
+/**
+ * Five-field cron, as CronJob accepts, or a @macro: minute and hour take digits and * / , -; day of month also ?;
+ * month and day of week also names (JAN, MON). No TZ= prefix (CronJob wants its timeZone field for that). Ranges
+ * (minute 61) are left to the CronJob API, whose rejection the operator reports as Ready=False, ApplyRejected.
+ */
+export const CRON_PATTERN =
+  '^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|' +
+  '[0-9*/,-]+\\s+[0-9*/,-]+\\s+[0-9*/,?-]+\\s+[0-9A-Za-z*/,-]+\\s+[0-9A-Za-z*/,?-]+)$';
 
 export const DEFAULTS = {
   counterType: 'Eventual' as CounterType,

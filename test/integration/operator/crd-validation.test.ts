@@ -206,6 +206,11 @@ const invalid: InvalidCase[] = [
     spec: { rollup: { schedule: 'every five minutes' } },
     field: 'spec.rollup.schedule',
   },
+  {
+    what: 'a rollup schedule with a time zone prefix (CronJob wants timeZone for that)',
+    spec: { rollup: { schedule: 'TZ=UTC 0 * * * *' } },
+    field: 'spec.rollup.schedule',
+  },
   { what: 'suspend that is not a boolean', spec: { rollup: { suspend: 'yes' } }, field: 'spec.rollup.suspend' },
   { what: 'no rollup queues', spec: { rollup: { queues: 0 } }, field: 'spec.rollup.queues' },
   { what: 'a cache TTL of 0', spec: { cache: { ttlSeconds: 0 } }, field: 'spec.cache.ttlSeconds' },
