@@ -24,6 +24,8 @@ export interface OperatorConfig {
   concurrency: number;
   /** Every CounterNamespace is reconciled again this often even without a change. */
   resyncMs: number;
+  /** How long a new leader waits for its informers' first list before giving up (exiting). Default 60 s. */
+  cacheSyncTimeoutMs?: number;
   /** Lease timings (defaults 15 s, 10 s, 2 s, as controller-runtime). */
   lease?: { durationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
 }
@@ -63,6 +65,7 @@ export function operatorConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Ope
     port: int('TALLY_OPERATOR_PORT', 8081, 0),
     concurrency: int('TALLY_OPERATOR_CONCURRENCY', 4, 1),
     resyncMs: int('TALLY_RESYNC_SECONDS', 300, 1) * 1000,
+    cacheSyncTimeoutMs: int('TALLY_CACHE_SYNC_TIMEOUT_SECONDS', 60, 1) * 1000,
     lease: {
       durationMs: int('TALLY_LEASE_DURATION_SECONDS', 15, 2) * 1000,
       renewDeadlineMs: int('TALLY_LEASE_RENEW_DEADLINE_SECONDS', 10, 1) * 1000,

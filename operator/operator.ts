@@ -31,6 +31,13 @@ export interface Operator {
   readonly isLeader: boolean;
   /** Keys reconciled so far (tests use it to see reconciling settle). */
   readonly reconciles: number;
+  /**
+   * Resolves (never rejects) with the reason when the operator cannot go on: its informers did not sync within the
+   * cache sync timeout after it became leader (the API unreachable, or RBAC refusing list/watch). The caller stops
+   * the operator (releasing the Lease, so a standby may try) and exits, so Kubernetes restarts it with backoff and
+   * the failure is visible, as controller-runtime does.
+   */
+  readonly failed: Promise<Error>;
   stop(): Promise<void>;
 }
 
@@ -61,6 +68,8 @@ export async function startOperator(opts: OperatorOptions): Promise<Operator> {
 
   let reconciles = 0;
   let leading: { stop(): Promise<void> } | undefined;
+  let fail: (err: Error) => void = () => undefined;
+  const failed = new Promise<Error>((resolve) => (fail = resolve));
 
   /** Everything only the leader runs: informers, the queue and its workers, the periodic resync. */
   const lead = (): { stop(): Promise<void> } => {
@@ -163,11 +172,20 @@ export async function startOperator(opts: OperatorOptions): Promise<Operator> {
       return result.kind === 'continue' ? { kind: 'done' } : result;
     };
     // Workers start once the caches are filled, so the first reconciles see every object.
-    const started = Promise.all(informers.map((i) => i.waitForSync())).then(() => queue.start(handler));
+    let stopping = false;
+    const started = Promise.all(informers.map((i) => i.waitForSync(config.cacheSyncTimeoutMs ?? 60_000))).then(
+      () => queue.start(handler),
+      (err: Error) => {
+        if (stopping) return; // Leadership ended before the caches filled: nothing is wrong.
+        log.error({ err: err.message }, 'informers did not sync: cannot reconcile');
+        fail(new Error(`informers did not sync: ${err.message}`));
+      },
+    );
     const resync = setInterval(() => counterNamespaces.forEach((i) => i.list().forEach(enqueue)), config.resyncMs);
     const depth = setInterval(() => metrics.queueDepth.set(queue.depth), 1000);
     return {
       async stop() {
+        stopping = true;
         clearInterval(resync);
         clearInterval(depth);
         await started.catch(() => undefined);
@@ -253,6 +271,7 @@ export async function startOperator(opts: OperatorOptions): Promise<Operator> {
     get reconciles() {
       return reconciles;
     },
+    failed,
     async stop() {
       await elector.stop({ release: true });
       await leading?.stop();

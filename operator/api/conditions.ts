@@ -37,6 +37,13 @@ export const Reason = {
   InvalidSpec: 'InvalidSpec',
   /** The Kubernetes API refused to apply an owned object. */
   ApplyFailed: 'ApplyFailed',
+  /**
+   * The Kubernetes API rejected an owned object as invalid (400/422), e.g. a schedule the CronJob API does not
+   * accept: permanent for this generation, so not retried until the CounterNamespace changes (or a long recheck).
+   */
+  ApplyRejected: 'ApplyRejected',
+  /** A reconcile step failed and is retried with backoff; the message says which and why. */
+  ReconcileFailed: 'ReconcileFailed',
   /** Deletion waits on cleanup outside Kubernetes (dropping the keyspace). */
   Deleting: 'Deleting',
 } as const;
@@ -50,12 +57,16 @@ export const EventReason = {
   RetentionUpdated: 'RetentionUpdated',
   KeyspaceDropped: 'KeyspaceDropped',
   KeyspaceRetained: 'KeyspaceRetained',
+  /** A keyspace whose recorded owner (a runtime, or a CounterNamespace that no longer exists) was taken over. */
+  KeyspaceAdopted: 'KeyspaceAdopted',
   /** Warning. */
   KeyspaceConflict: 'KeyspaceConflict',
   /** Warning. */
   CassandraUnavailable: 'CassandraUnavailable',
   /** Warning. */
   DropFailed: 'DropFailed',
+  /** Warning. */
+  ApplyRejected: 'ApplyRejected',
 } as const;
 export type EventReason = (typeof EventReason)[keyof typeof EventReason];
 

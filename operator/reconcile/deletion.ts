@@ -31,7 +31,7 @@ export async function handleDeletion(ctx: ReconcileContext): Promise<StepResult>
         const why = !ownership
           ? 'it has no Tally tables'
           : ownership.owner !== cns.metadata.uid
-            ? `it belongs to ${ownership.owner}`
+            ? `it belongs to ${ownership.name ?? ownership.owner}`
             : 'this CounterNamespace did not create it';
         await ctx.event('Normal', EventReason.KeyspaceRetained, `kept keyspace ${config.cassandra.keyspace}: ${why}`);
       }

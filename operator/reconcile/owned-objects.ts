@@ -1,9 +1,42 @@
-import { ConditionType, Reason } from '../api/conditions';
-import { apiMessage } from '../kube/api';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { ConditionType, EventReason, Reason } from '../api/conditions';
+import { apiMessage, apiStatus } from '../kube/api';
 import { desiredConfigMap } from './configmap';
-import { condition, type ReconcileContext } from './context';
+import { condition, conditionChanges, type ReconcileContext } from './context';
 import { desiredCronJob } from './cronjob';
-import { Continue, failed, type StepResult } from './step';
+import { Continue, failed, requeueAfter, type StepResult } from './step';
+
+/**
+ * An owned object the API rejects as invalid stays invalid until the CounterNamespace changes (which wakes the
+ * reconcile at once): looked at again only this rarely, never in a hot retry loop.
+ */
+export const REJECTED_RECHECK_MS = 10 * 60_000;
+
+/**
+ * A failed apply: 400/422 (the object is invalid) is permanent for this generation: Ready=False saying so, a
+ * Warning Event, and a long recheck. Anything else (API down, 403, 409, 429, 5xx) is retried with backoff.
+ */
+async function applyFailed(
+  ctx: ReconcileContext,
+  type: string,
+  obj: KubernetesObject,
+  err: unknown,
+): Promise<StepResult> {
+  const what = `${obj.kind} ${obj.metadata!.name}`;
+  const status = apiStatus(err);
+  if (status === 400 || status === 422) {
+    const message = `the Kubernetes API rejected ${what}: ${apiMessage(err)}`;
+    if (conditionChanges(ctx, ConditionType.Ready, 'False', Reason.ApplyRejected)) {
+      await ctx.event('Warning', EventReason.ApplyRejected, message);
+    }
+    condition(ctx, type, 'False', Reason.ApplyRejected, message);
+    condition(ctx, ConditionType.Ready, 'False', Reason.ApplyRejected, message);
+    return requeueAfter(REJECTED_RECHECK_MS, `${what} rejected as invalid`);
+  }
+  condition(ctx, type, 'False', Reason.ApplyFailed, apiMessage(err));
+  condition(ctx, ConditionType.Ready, 'False', Reason.ApplyFailed, `applying ${what} failed: ${apiMessage(err)}`);
+  return failed(`applying ${what}`, apiMessage(err));
+}
 
 /**
  * Server-side apply of the owned ConfigMap: level-triggered, so an edited or deleted one is put back on the next
@@ -14,8 +47,7 @@ export async function applyConfigMap(ctx: ReconcileContext): Promise<StepResult>
   try {
     await ctx.kube.apply(desired);
   } catch (err) {
-    condition(ctx, ConditionType.CacheConfigured, 'False', Reason.ApplyFailed, apiMessage(err));
-    return failed(`applying ConfigMap ${desired.metadata!.name}`, apiMessage(err));
+    return applyFailed(ctx, ConditionType.CacheConfigured, desired, err);
   }
   ctx.status.configMapName = desired.metadata!.name!;
   const servers = ctx.operator.memcachedServers
@@ -36,8 +68,7 @@ export async function applyCronJob(ctx: ReconcileContext): Promise<StepResult> {
   try {
     await ctx.kube.apply(desired);
   } catch (err) {
-    condition(ctx, ConditionType.RollupScheduled, 'False', Reason.ApplyFailed, apiMessage(err));
-    return failed(`applying CronJob ${desired.metadata!.name}`, apiMessage(err));
+    return applyFailed(ctx, ConditionType.RollupScheduled, desired, err);
   }
   ctx.status.cronJobName = desired.metadata!.name!;
   const { schedule, suspend } = ctx.config!.rollup;

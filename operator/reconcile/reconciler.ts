@@ -1,6 +1,6 @@
 import type { Client } from 'cassandra-driver';
 import type { Logger } from '../../runtime/observability/log';
-import { ConditionType, Reason } from '../api/conditions';
+import { ConditionType, Reason, findCondition, type Condition } from '../api/conditions';
 import type { CounterNamespace, CounterNamespaceStatus } from '../api/types';
 import type { OperatorConfig } from '../config';
 import { apiMessage, type KubeApi } from '../kube/api';
@@ -25,6 +25,13 @@ const STEPS: [string, Step][] = [
 
 const CONDITION_TYPES = Object.values(ConditionType);
 
+/** The condition each step reports on, whose reason Ready takes when the step stops the checklist. */
+const STEP_CONDITIONS: Record<string, ConditionType | undefined> = {
+  'keyspace and tables': ConditionType.KeyspaceReady,
+  'cache config': ConditionType.CacheConfigured,
+  'rollup schedule': ConditionType.RollupScheduled,
+};
+
 export interface ReconcilerDeps {
   kube: KubeApi;
   cassandra: Client;
@@ -32,6 +39,34 @@ export interface ReconcilerDeps {
   log: Logger;
   /** Where the reconciler reads the object: the informer's cache in the operator, the API in some tests. */
   get(namespace: string, name: string): Promise<CounterNamespace | undefined>;
+}
+
+/**
+ * A reconcile that stopped short never leaves an earlier Ready=True standing: when the step that stopped did not
+ * say why itself, Ready=False takes the reason of the condition that step is about, or says which step failed.
+ */
+function notReady(
+  ctx: ReconcileContext,
+  readyBefore: Condition | undefined,
+  stepName: string,
+  result: StepResult,
+): void {
+  const ready = findCondition(ctx.status.conditions, ConditionType.Ready);
+  if (ready && ready !== readyBefore && ready.status === 'False') return; // The step set it.
+  const owned = STEP_CONDITIONS[stepName];
+  const own = owned ? findCondition(ctx.status.conditions, owned) : undefined;
+  if (own && own.status !== 'True' && own.reason !== Reason.Reconciling) {
+    condition(ctx, ConditionType.Ready, 'False', own.reason, own.message);
+    return;
+  }
+  const why = result.kind === 'error' ? result.error.message : result.kind === 'requeue' ? result.why : 'stopped early';
+  condition(
+    ctx,
+    ConditionType.Ready,
+    'False',
+    result.kind === 'error' ? Reason.ReconcileFailed : Reason.Reconciling,
+    `${stepName}: ${why}`,
+  );
 }
 
 function sameStatus(a: CounterNamespaceStatus | undefined, b: CounterNamespaceStatus): boolean {
@@ -72,10 +107,13 @@ export class Reconciler {
         condition(ctx, type, 'Unknown', Reason.Reconciling, 'not checked yet');
     }
 
+    const readyBefore = findCondition(ctx.status.conditions, ConditionType.Ready);
     let result: StepResult = Done;
+    let stoppedAt: string | undefined;
     for (const [stepName, step] of STEPS) {
       result = await step(ctx);
       if (result.kind !== 'continue') {
+        stoppedAt = stepName;
         if (result.kind !== 'done')
           log.info(
             { step: stepName, result: result.kind, why: result.kind === 'error' ? result.error.message : result.why },
@@ -85,10 +123,16 @@ export class Reconciler {
       }
     }
     if (result.kind === 'continue') result = Done;
+    const completed = stoppedAt === undefined;
 
     const deleted = ctx.cns.metadata.deletionTimestamp !== undefined && result.kind === 'done';
     if (!deleted) {
-      ctx.status.observedGeneration = cns.metadata.generation ?? 0;
+      if (completed) {
+        // Only a finished checklist has observed this generation.
+        ctx.status.observedGeneration = cns.metadata.generation ?? 0;
+      } else {
+        notReady(ctx, readyBefore, stoppedAt!, result);
+      }
       if (!sameStatus(cns.status, ctx.status)) {
         try {
           await this.deps.kube.patchStatus(ctx.cns, ctx.status);

@@ -1,6 +1,16 @@
 import { ConditionType, EventReason, Reason } from '../api/conditions';
 import { ConfigError, resolveCounterNamespace, type CounterNamespaceManifest } from '../../runtime/namespace/resolve';
-import { RUNTIME_OWNER, ensureSchema, readOwnership, setOwnership } from '../../runtime/storage/schema';
+import {
+  KeyspaceOwnedError,
+  NOT_TALLY,
+  RUNTIME_OWNER,
+  ensureSchema,
+  readOwnership,
+  setOwnership,
+  type CounterNamespaceRef,
+  type Ownership,
+} from '../../runtime/storage/schema';
+import { apiMessage } from '../kube/api';
 import { condition, conditionChanges, type ReconcileContext } from './context';
 import { Continue, failed, requeueAfter, type StepResult } from './step';
 
@@ -44,17 +54,38 @@ export async function ensureKeyspaceAndTables(ctx: ReconcileContext): Promise<St
   const keyspace = config.cassandra.keyspace;
   try {
     const owner = await readOwnership(ctx.cassandra, config);
-    const ownerName = `CounterNamespace ${ctx.cns.metadata.namespace}/${ctx.cns.metadata.name}`;
+    const self: CounterNamespaceRef = { namespace: ctx.cns.metadata.namespace!, name: ctx.cns.metadata.name! };
+    const ownerName = `CounterNamespace ${self.namespace}/${self.name}`;
     if (owner?.owner === RUNTIME_OWNER) {
       // Tables a runtime provisioned for itself (`serve --provision`): adopted, so moving to the operator is seamless.
       await setOwnership(ctx.cassandra, config, {
         owner: uid,
         name: ownerName,
+        counterNamespace: self,
         keyspaceCreated: owner.keyspaceCreated,
       });
       ctx.log.info({ keyspace }, 'adopted a keyspace provisioned by tally serve');
     } else if (owner && owner.owner !== uid) {
-      return await conflict(ctx, keyspace, owner.name ?? owner.owner);
+      const gone = await ownerGone(ctx, owner);
+      if (gone.kind !== 'gone') {
+        const why =
+          owner.owner === NOT_TALLY
+            ? `its ${config.cassandra.rollupsTable} table was not made by Tally`
+            : `it belongs to ${owner.name ?? owner.owner}` + (gone.note ? ` (${gone.note})` : '');
+        return await conflict(ctx, keyspace, why);
+      }
+      // Its CounterNamespace was deleted with Retain (or the object was re-created: GitOps re-sync, restore). Whoever
+      // claims the keyspace now takes it over, but not the right to drop it: a keyspace another object created is
+      // kept on deletion even with deletionPolicy Delete.
+      await setOwnership(ctx.cassandra, config, {
+        owner: uid,
+        name: ownerName,
+        counterNamespace: self,
+        keyspaceCreated: false,
+      });
+      const from = `${owner.name ?? 'CounterNamespace'} (uid ${owner.owner}), which ${gone.why}`;
+      ctx.log.info({ keyspace, from }, 'adopted a keyspace whose owner no longer exists');
+      await ctx.event('Normal', EventReason.KeyspaceAdopted, `adopted keyspace ${keyspace} from ${from}`);
     }
     if (!(await schemaAgreement(ctx))) {
       condition(
@@ -66,10 +97,15 @@ export async function ensureKeyspaceAndTables(ctx: ReconcileContext): Promise<St
       );
       return requeueAfter(AGREEMENT_RECHECK_MS, 'schema disagreement');
     }
-    const changes = await ensureSchema(ctx.cassandra, config, { owner: uid, ownerName });
-    // Two CounterNamespaces racing for one new keyspace: whichever created the rollups table owns it.
-    const after = await readOwnership(ctx.cassandra, config);
-    if (after && after.owner !== uid) return await conflict(ctx, keyspace, after.name ?? after.owner);
+    let changes;
+    try {
+      // Refuses (before any ALTER) a keyspace with tables that are not Tally's, and the loser of two
+      // CounterNamespaces racing for one new keyspace: whichever created the rollups table owns it.
+      changes = await ensureSchema(ctx.cassandra, config, { owner: uid, ownerName, counterNamespace: self });
+    } catch (err) {
+      if (err instanceof KeyspaceOwnedError) return await conflict(ctx, keyspace, err.why);
+      throw err;
+    }
 
     const replication = JSON.stringify(config.cassandra.replication);
     if (changes.keyspaceCreated)
@@ -144,8 +180,31 @@ function settle(
   condition(ctx, type, 'True', changed ?? keep, message);
 }
 
-async function conflict(ctx: ReconcileContext, keyspace: string, owner: string): Promise<StepResult> {
-  const message = `keyspace ${keyspace} already belongs to ${owner}; set spec.cassandra.keyspace to another name`;
+type OwnerCheck = { kind: 'gone'; why: string } | { kind: 'alive'; note?: string };
+
+/**
+ * Whether the CounterNamespace recorded as the keyspace's owner still exists, asked of the API server (not the
+ * informer's cache, which may lag or not cover the owner's namespace): gone when it is not found or when an object of
+ * that name now has another uid. Without a recorded namespace/name (tables made outside Tally) or when the API cannot
+ * say, the owner counts as alive: a keyspace is never taken on a guess.
+ */
+async function ownerGone(ctx: ReconcileContext, owner: Ownership): Promise<OwnerCheck> {
+  const ref = owner.counterNamespace;
+  if (!ref) return { kind: 'alive' };
+  let live;
+  try {
+    live = await ctx.kube.getCounterNamespace(ref.namespace, ref.name);
+  } catch (err) {
+    return { kind: 'alive', note: `could not check whether it still exists: ${apiMessage(err)}` };
+  }
+  if (!live) return { kind: 'gone', why: 'no longer exists' };
+  if (live.metadata.uid !== owner.owner) return { kind: 'gone', why: `was deleted (now uid ${live.metadata.uid})` };
+  return { kind: 'alive' };
+}
+
+/** Another owner's keyspace: touch nothing, say whose it is (or why it is not ours), and look again later. */
+async function conflict(ctx: ReconcileContext, keyspace: string, why: string): Promise<StepResult> {
+  const message = `keyspace ${keyspace} cannot be used: ${why}; set spec.cassandra.keyspace to another name`;
   if (conditionChanges(ctx, ConditionType.Ready, 'False', Reason.KeyspaceConflict)) {
     await ctx.event('Warning', EventReason.KeyspaceConflict, message);
   }

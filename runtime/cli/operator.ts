@@ -21,7 +21,8 @@ environment:
   TALLY_RUNTIME_IMAGE, TALLY_IMAGE_PULL_POLICY   the rollup CronJob's image (default tally-runtime:latest, IfNotPresent)
   TALLY_IMAGE_PULL_SECRETS           comma-separated Secret names the rollup Jobs pull the image with (default none)
   TALLY_LEASE_NAMESPACE (or POD_NAMESPACE), TALLY_LEASE_NAME (tally-operator), POD_NAME (identity)
-  TALLY_OPERATOR_CONCURRENCY (4), TALLY_RESYNC_SECONDS (300), LOG_LEVEL`;
+  TALLY_OPERATOR_CONCURRENCY (4), TALLY_RESYNC_SECONDS (300), LOG_LEVEL
+  TALLY_CACHE_SYNC_TIMEOUT_SECONDS (60)  a new leader whose informers cannot list within this exits (code 1)`;
 
 export async function runOperator(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -51,8 +52,14 @@ export async function runOperator(argv: string[]): Promise<number> {
   kc.loadFromDefault();
   const log = createLogger('tally-operator');
   const operator = await startOperator({ config, kc, log });
-  await untilStopSignal(log);
+  const failure = await Promise.race([untilStopSignal(log).then(() => undefined), operator.failed]);
+  if (failure) {
+    log.fatal(
+      { err: failure.message },
+      'the operator cannot reconcile (is the API server reachable, and does its RBAC allow list and watch?); releasing the Lease and exiting',
+    );
+  }
   // Releasing the Lease on the way out lets a standby take over at once.
   await operator.stop();
-  return 0;
+  return failure ? 1 : 0;
 }

@@ -82,10 +82,9 @@ describe('resolveCounterNamespace', () => {
     [{ countertype: 'Eventual' }, 'spec.countertype: is not a known field'],
     [{ eventStorage: { secondsPerBucket: 5 } }, 'spec.eventStorage.secondsPerBucket: must be >= 60'],
     [{ eventStorage: { bucketsPerCounter: 1.5 } }, 'spec.eventStorage.bucketsPerCounter: must be integer'],
-    [
-      { cassandra: { keyspace: 'Robert"); DROP' } },
-      'spec.cassandra.keyspace: must match pattern "^[a-z][a-z0-9_]{0,47}$"',
-    ],
+    [{ cassandra: { keyspace: 'Robert"); DROP' } }, 'spec.cassandra.keyspace: must match pattern'],
+    [{ cassandra: { keyspace: 'system_auth' } }, 'spec.cassandra.keyspace: must match pattern'],
+    [{ cassandra: { keyspace: 'system' } }, 'spec.cassandra.keyspace: must match pattern'],
     [
       { cassandra: { replication: { class: 'NetworkTopologyStrategy' } } },
       'spec.cassandra.replication.dataCenters: is required for NetworkTopologyStrategy',
@@ -99,6 +98,8 @@ describe('resolveCounterNamespace', () => {
       'spec.eventStorage.retentionSeconds: must be at least secondsPerBucket',
     ],
     [{ rollup: { schedule: 'often' } }, 'spec.rollup.schedule: must match pattern'],
+    [{ rollup: { schedule: 'TZ=UTC 0 * * * *' } }, 'spec.rollup.schedule: must match pattern'],
+    [{ rollup: { schedule: 'x * * * *' } }, 'spec.rollup.schedule: must match pattern'],
     [{ cache: { keyPrefix: 'has space' } }, 'spec.cache.keyPrefix: must match pattern'],
   ])('rejects %j naming the field', (spec, expected) => {
     const errors = errorFields(() => resolveCounterNamespace(manifest('bad', spec)));

@@ -10,12 +10,38 @@ export type CounterType = (typeof COUNTER_TYPES)[number];
 
 /** Cassandra identifiers we create: lower case, so they never need quoting, and within Cassandra's 48-character limit. */
 export const CQL_IDENTIFIER_PATTERN = '^[a-z][a-z0-9_]{0,47}$';
+/**
+ * A CQL identifier that does not start with `system` (system, system_auth, system_schema, ...: Cassandra's own
+ * keyspaces). Spelt out prefix by prefix, since the API server's regular expressions (RE2) have no lookahead.
+ */
+export const KEYSPACE_PATTERN = notStartingWith('system');
+
+function notStartingWith(prefix: string): string {
+  /** a-z without one letter, as ranges: "a-rt-z" for s. */
+  const lettersBut = (c: string) => {
+    const before = c === 'a' ? '' : c === 'b' ? 'a' : `a-${String.fromCharCode(c.charCodeAt(0) - 1)}`;
+    const after = c === 'z' ? '' : c === 'y' ? 'z' : `${String.fromCharCode(c.charCodeAt(0) + 1)}-z`;
+    return before + after;
+  };
+  const alternatives = [`[${lettersBut(prefix[0]!)}][a-z0-9_]{0,47}`];
+  for (let i = 1; i < prefix.length; i++) {
+    alternatives.push(`${prefix.slice(0, i)}(?:[${lettersBut(prefix[i]!)}0-9_][a-z0-9_]{0,${47 - i}})?`);
+  }
+  return `^(?:${alternatives.join('|')})$`;
+}
+
 /** Datacenter names as Cassandra snitches report them; used as map keys in NetworkTopologyStrategy options. */
 export const DATACENTER_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$';
 /** memcached keys may not contain whitespace or control characters. */
 export const KEY_PREFIX_PATTERN = '^[A-Za-z0-9_.:-]{1,32}$';
-/** Five-field cron, as CronJob accepts, or a @macro. */
-export const CRON_PATTERN = '^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\\S+\\s+){4}\\S+)$';
+/**
+ * Five-field cron, as CronJob accepts, or a @macro: minute and hour take digits and * / , -; day of month also ?;
+ * month and day of week also names (JAN, MON). No TZ= prefix (CronJob wants its timeZone field for that). Ranges
+ * (minute 61) are left to the CronJob API, whose rejection the operator reports as Ready=False, ApplyRejected.
+ */
+export const CRON_PATTERN =
+  '^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|' +
+  '[0-9*/,-]+\\s+[0-9*/,-]+\\s+[0-9*/,?-]+\\s+[0-9A-Za-z*/,-]+\\s+[0-9A-Za-z*/,?-]+)$';
 
 export const DEFAULTS = {
   counterType: 'Eventual' as CounterType,
@@ -54,9 +80,10 @@ export const counterNamespaceSpecSchema = {
       properties: {
         keyspace: {
           type: 'string',
-          pattern: CQL_IDENTIFIER_PATTERN,
+          pattern: KEYSPACE_PATTERN,
           maxLength: 48,
-          description: 'Keyspace for this namespace. Default: tally_ + the object name with - and . as _. Immutable.',
+          description:
+            'Keyspace for this namespace: a lower-case CQL identifier not starting with system (those are Cassandra keyspaces). Default: tally_ + the object name with - and . as _. Immutable.',
         },
         replication: {
           type: 'object',

@@ -95,6 +95,14 @@ export interface EnsureSchemaOptions {
   /** Recorded in the rollups table comment: the operator's CounterNamespace uid (default "tally"). */
   owner?: string;
   ownerName?: string;
+  /** The owning CounterNamespace, so a later claimant can check whether it still exists. */
+  counterNamespace?: CounterNamespaceRef;
+}
+
+/** Where an owning CounterNamespace lives: enough to GET it and compare its uid with the recorded owner. */
+export interface CounterNamespaceRef {
+  namespace: string;
+  name: string;
 }
 
 /**
@@ -106,6 +114,9 @@ export interface Ownership {
   owner: string;
   /** Who the owner is, for people: "CounterNamespace team-a/orders". */
   name?: string;
+  /** The owning CounterNamespace (absent for the runtime's own tables). Comments written before this field existed
+   * only have `name`; the parser derives it from there. */
+  counterNamespace?: CounterNamespaceRef;
   keyspaceCreated: boolean;
 }
 
@@ -119,9 +130,11 @@ export function parseOwnerComment(comment: string | null | undefined): Ownership
     const owner = parsed.tally?.owner;
     if (typeof owner !== 'string') return undefined;
     const name = parsed.tally?.name;
+    const ref = parseRef(parsed.tally?.counterNamespace) ?? refFromDisplayName(name);
     return {
       owner,
       ...(typeof name === 'string' ? { name } : {}),
+      ...(ref ? { counterNamespace: ref } : {}),
       keyspaceCreated: parsed.tally?.keyspaceCreated === true,
     };
   } catch {
@@ -129,11 +142,27 @@ export function parseOwnerComment(comment: string | null | undefined): Ownership
   }
 }
 
+function parseRef(value: unknown): CounterNamespaceRef | undefined {
+  const ref = value as Partial<CounterNamespaceRef> | undefined;
+  return typeof ref?.namespace === 'string' && typeof ref.name === 'string' && ref.namespace && ref.name
+    ? { namespace: ref.namespace, name: ref.name }
+    : undefined;
+}
+
+/** Older comments: `name: "CounterNamespace <namespace>/<name>"` is all there is. */
+function refFromDisplayName(name: unknown): CounterNamespaceRef | undefined {
+  const match = typeof name === 'string' ? /^CounterNamespace ([^/\s]+)\/([^/\s]+)$/.exec(name) : null;
+  return match ? { namespace: match[1]!, name: match[2]! } : undefined;
+}
+
 /** Who owns a namespace's tables, or undefined when its rollups table does not exist (yet). */
 export async function readOwnership(client: Client, config: NamespaceConfig): Promise<Ownership | undefined> {
   const table = await readTable(client, config.cassandra.keyspace, config.cassandra.rollupsTable);
-  return table ? (parseOwnerComment(table.comment) ?? { owner: '(not Tally)', keyspaceCreated: false }) : undefined;
+  return table ? (parseOwnerComment(table.comment) ?? { owner: NOT_TALLY, keyspaceCreated: false }) : undefined;
 }
+
+/** The owner readOwnership reports for a rollups table whose comment is not Tally's: made by someone else. */
+export const NOT_TALLY = '(not Tally)';
 
 /** The owner `serve --provision` records: tables a runtime made for itself, which the operator may adopt. */
 export const RUNTIME_OWNER = 'tally';
@@ -146,13 +175,6 @@ export async function setOwnership(client: Client, config: NamespaceConfig, owne
     `ALTER TABLE ${qualified(keyspace, rollupsTable)} WITH comment = ${stringLiteral(ownerComment(ownership))}`,
     `recording the owner of ${keyspace}`,
   );
-}
-
-async function tableCount(client: Client, keyspace: string): Promise<number> {
-  const rs = await client.execute('SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?', [keyspace], {
-    prepare: true,
-  });
-  return rs.rowLength;
 }
 
 function sameReplication(current: Record<string, string>, wanted: Replication): boolean {
@@ -208,9 +230,40 @@ async function ddl(client: Client, cql: string, doing: string): Promise<void> {
 }
 
 /**
+ * The keyspace is not the caller's to change: it holds tables that are not Tally's, or its rollups table records
+ * another owner. Thrown before any ALTER, so nothing of the keyspace was touched.
+ */
+export class KeyspaceOwnedError extends Error {
+  constructor(
+    readonly keyspace: string,
+    /** Why, for people: "it belongs to CounterNamespace team-a/orders". */
+    readonly why: string,
+    /** The recorded owner, when there is a Tally rollups table. */
+    readonly ownership?: Ownership,
+  ) {
+    super(`keyspace ${keyspace} is not ours to change: ${why}`);
+    this.name = 'KeyspaceOwnedError';
+  }
+}
+
+async function tableNames(client: Client, keyspace: string): Promise<string[]> {
+  const rs = await client.execute('SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?', [keyspace], {
+    prepare: true,
+  });
+  return rs.rows.map((r) => r.get('table_name') as string);
+}
+
+/**
  * Creates the namespace's keyspace and tables when missing and brings changed settings (replication, retention) in
  * line. Idempotent: a second call with the same config changes nothing. Bucket sizes are part of the data layout
  * and are never altered here (the CRD makes them immutable).
+ *
+ * Ownership comes first: the keyspace (if missing) and the rollups table, which records the owner, are created
+ * before anything is altered, and the owner is read back. A keyspace holding tables but no Tally rollups table, a
+ * rollups table Tally did not make, or (when `opts.owner` is given) another owner, ends the call with a
+ * KeyspaceOwnedError before any ALTER; the loser of two callers racing for a new keyspace ends the same way.
+ * keyspaceCreated is recorded only when this call created the keyspace: an existing empty one (a DBA's) is used,
+ * but never counted as Tally's to drop.
  */
 export async function ensureSchema(
   client: Client,
@@ -226,14 +279,41 @@ export async function ensureSchema(
   };
 
   const current = await readReplication(client, ident(keyspace));
-  // A keyspace without tables is one an interrupted earlier run created (or an empty one nobody uses): claimed.
-  let claimed = false;
   if (!current) {
     await ddl(client, createKeyspaceCql(config), `creating keyspace ${keyspace}`);
     changes.keyspaceCreated = true;
-  } else if ((await tableCount(client, keyspace)) === 0) {
-    claimed = true;
   }
+
+  if (!(await readTable(client, keyspace, rollupsTable))) {
+    const others = (await tableNames(client, keyspace)).filter((t) => t !== rollupsTable);
+    if (others.length > 0) {
+      throw new KeyspaceOwnedError(
+        keyspace,
+        `it has tables (${others.sort().join(', ')}) but no Tally ${rollupsTable} table`,
+      );
+    }
+    const ownership: Ownership = {
+      owner: opts.owner ?? RUNTIME_OWNER,
+      ...(opts.ownerName ? { name: opts.ownerName } : {}),
+      ...(opts.counterNamespace ? { counterNamespace: opts.counterNamespace } : {}),
+      keyspaceCreated: changes.keyspaceCreated,
+    };
+    await ddl(
+      client,
+      createRollupsTableCql(config, ownerComment(ownership)),
+      `creating table ${keyspace}.${rollupsTable}`,
+    );
+    changes.tablesCreated.push(rollupsTable);
+  }
+
+  // Read back: with two callers racing, whichever CREATE TABLE landed first owns the keyspace.
+  const rollups = await readTable(client, keyspace, rollupsTable);
+  const owner = parseOwnerComment(rollups?.comment);
+  if (!owner) throw new KeyspaceOwnedError(keyspace, `its ${rollupsTable} table was not made by Tally`);
+  if (opts.owner !== undefined && owner.owner !== opts.owner) {
+    throw new KeyspaceOwnedError(keyspace, `it belongs to ${owner.name ?? owner.owner}`, owner);
+  }
+
   if (current && !sameReplication(current, replication)) {
     await ddl(
       client,
@@ -257,21 +337,6 @@ export async function ensureSchema(
       await ddl(client, alterEventsTableCql(config), `altering retention of ${keyspace}.${eventsTable}`);
       changes.tablesAltered.push(eventsTable);
     }
-  }
-
-  const rollups = await readTable(client, keyspace, rollupsTable);
-  if (!rollups) {
-    const ownership: Ownership = {
-      owner: opts.owner ?? RUNTIME_OWNER,
-      ...(opts.ownerName ? { name: opts.ownerName } : {}),
-      keyspaceCreated: changes.keyspaceCreated || claimed,
-    };
-    await ddl(
-      client,
-      createRollupsTableCql(config, ownerComment(ownership)),
-      `creating table ${keyspace}.${rollupsTable}`,
-    );
-    changes.tablesCreated.push(rollupsTable);
   }
   return changes;
 }

@@ -118,13 +118,14 @@ function ruleMap(obj: K8sObject): Record<string, string[]> {
   return out;
 }
 
+/** Exactly the verbs operator/ calls; server-side apply needs create as well as patch for an object not there yet. */
 const OPERATOR_RULES = {
-  'tally.dev/counternamespaces': ['get', 'list', 'patch', 'update', 'watch'],
-  'tally.dev/counternamespaces/status': ['get', 'patch', 'update'],
+  'tally.dev/counternamespaces': ['get', 'list', 'patch', 'watch'],
+  'tally.dev/counternamespaces/status': ['patch'],
   'tally.dev/counternamespaces/finalizers': ['update'],
-  '/configmaps': ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
-  'batch/cronjobs': ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
-  '/events': ['create', 'patch'],
+  '/configmaps': ['create', 'list', 'patch', 'watch'],
+  'batch/cronjobs': ['create', 'list', 'patch', 'watch'],
+  '/events': ['create'],
 };
 const RUNTIME_RULES = { '/configmaps': ['get', 'list', 'watch'] };
 const LEASE_RULES = { 'coordination.k8s.io/leases': ['create', 'get', 'update'] };
@@ -229,6 +230,17 @@ describe('helm chart (helm/tally)', () => {
       expect(crb.subjects).toEqual([{ kind: 'ServiceAccount', name: operatorName, namespace: NAMESPACE }]);
       const lease = find(objs, 'Role', `${operatorName}-leader-election`, NAMESPACE);
       expect(ruleMap(lease)).toEqual(LEASE_RULES);
+      // get and update only on the operator's own Lease (the name the Deployment passes); create cannot be scoped.
+      expect(rules(lease)).toEqual([
+        {
+          apiGroups: ['coordination.k8s.io'],
+          resources: ['leases'],
+          resourceNames: [operatorName],
+          verbs: ['get', 'update'],
+        },
+        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+      ]);
+      expect(envValue(find(objs, 'Deployment', operatorName), 'TALLY_LEASE_NAME')).toBe(operatorName);
       expect(find(objs, 'RoleBinding', `${operatorName}-leader-election`, NAMESPACE)).toBeDefined();
       // The only Role is the lease one.
       expect(ofKind(objs, 'Role')).toHaveLength(1);

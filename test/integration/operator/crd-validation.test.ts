@@ -112,6 +112,11 @@ const invalid: InvalidCase[] = [
     field: 'spec.cassandra.keyspace',
   },
   {
+    what: "a keyspace of Cassandra's own (system_auth)",
+    spec: { cassandra: { keyspace: 'system_auth' } },
+    field: 'spec.cassandra.keyspace',
+  },
+  {
     what: "a keyspace longer than Cassandra's 48 characters",
     spec: { cassandra: { keyspace: 'k'.repeat(49) } },
     field: 'spec.cassandra.keyspace',
@@ -199,6 +204,11 @@ const invalid: InvalidCase[] = [
   {
     what: 'a rollup schedule that is not cron',
     spec: { rollup: { schedule: 'every five minutes' } },
+    field: 'spec.rollup.schedule',
+  },
+  {
+    what: 'a rollup schedule with a time zone prefix (CronJob wants timeZone for that)',
+    spec: { rollup: { schedule: 'TZ=UTC 0 * * * *' } },
     field: 'spec.rollup.schedule',
   },
   { what: 'suspend that is not a boolean', spec: { rollup: { suspend: 'yes' } }, field: 'spec.rollup.suspend' },

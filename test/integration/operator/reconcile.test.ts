@@ -140,6 +140,7 @@ describe('reconciling a CounterNamespace', () => {
     ).toEqual({
       owner: cns.metadata.uid,
       name: `CounterNamespace ${ns}/${orders}`,
+      counterNamespace: { namespace: ns, name: orders },
       keyspaceCreated: true,
     });
 
@@ -274,6 +275,143 @@ describe('reconciling a CounterNamespace', () => {
       cassandra: { keyspace: `tally_orders_${run}`, rollupsTable: 'rollups' },
     } as never);
     expect(owner?.owner).toBe((await get(orders)).metadata.uid);
+  });
+
+  it('lets a re-created CounterNamespace adopt the keyspace its deleted (Retain) predecessor left, data and all', async () => {
+    const name = `phoenix-${run}`;
+    const keyspace = `tally_phoenix_${run}`;
+    keyspaces.push(keyspace);
+    const ownership = () => readOwnership(cassandra, { cassandra: { keyspace, rollupsTable: 'rollups' } } as never);
+    const first = await create(name, {}); // deletionPolicy Retain
+    expect(await reconcile(name)).toEqual({ kind: 'done' });
+    expect(condition(await get(name), 'Ready')).toMatchObject({ status: 'True' });
+    await cassandra.execute(`INSERT INTO ${keyspace}.rollups (counter_name, rollup_count) VALUES ('kept', 42)`);
+
+    // While the first one lives, another claimant is refused.
+    const rival = `rival-${run}`;
+    await create(rival, { cassandra: { keyspace } }, `${ns}-b`);
+    expect(await reconcile(rival, cassandra, `${ns}-b`)).toMatchObject({ kind: 'requeue' });
+    expect(condition(await get(rival, `${ns}-b`), 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'KeyspaceConflict',
+    });
+    await customObjects(kc).deleteNamespacedCustomObject({ ...GROUP, namespace: `${ns}-b`, name: rival });
+    expect(await reconcile(rival, cassandra, `${ns}-b`)).toEqual({ kind: 'done' });
+
+    await customObjects(kc).deleteNamespacedCustomObject({ ...GROUP, namespace: ns, name });
+    expect(await reconcile(name)).toEqual({ kind: 'done' });
+    await waitFor('the Retain object to be gone', async () => (await get(name)) === undefined);
+    expect((await ownership())?.owner).toBe(first.metadata.uid);
+
+    const second = await create(name, {});
+    expect(second.metadata.uid).not.toBe(first.metadata.uid);
+    expect(await reconcile(name)).toEqual({ kind: 'done' });
+    const cns = await get(name);
+    expect(condition(cns, 'Ready')).toMatchObject({ status: 'True', reason: 'Ready' });
+    expect(await ownership()).toEqual({
+      owner: second.metadata.uid,
+      name: `CounterNamespace ${ns}/${name}`,
+      counterNamespace: { namespace: ns, name },
+      keyspaceCreated: false,
+    });
+    const row = await cassandra.execute(`SELECT rollup_count FROM ${keyspace}.rollups WHERE counter_name = 'kept'`);
+    expect(Number(row.first()?.get('rollup_count'))).toBe(42);
+    const events = await kc
+      .makeApiClient(CoreV1Api)
+      .listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.uid=${second.metadata.uid}` });
+    const adopted = events.items.find((e) => e.reason === 'KeyspaceAdopted');
+    expect(adopted?.message).toContain(`CounterNamespace ${ns}/${name} (uid ${first.metadata.uid})`);
+
+    // The new owner is alive: a new rival is still refused, naming it.
+    await create(rival, { cassandra: { keyspace } }, `${ns}-b`);
+    expect(await reconcile(rival, cassandra, `${ns}-b`)).toMatchObject({ kind: 'requeue' });
+    expect(condition(await get(rival, `${ns}-b`), 'Ready')?.message).toContain(`CounterNamespace ${ns}/${name}`);
+    expect((await ownership())?.owner).toBe(second.metadata.uid);
+  });
+
+  it("refuses a keyspace holding tables that are not Tally's with KeyspaceConflict, altering nothing", async () => {
+    const name = `foreign-${run}`;
+    const keyspace = `dba_${run}`;
+    keyspaces.push(keyspace);
+    const dc = stackEnv().CASSANDRA_LOCAL_DC!;
+    await cassandra.execute(
+      `CREATE KEYSPACE ${keyspace} WITH replication = {'class': 'NetworkTopologyStrategy', '${dc}': 1}`,
+    );
+    await cassandra.execute(`CREATE TABLE ${keyspace}.events (id int PRIMARY KEY) WITH default_time_to_live = 60`);
+    await create(name, { cassandra: { keyspace }, eventStorage: { retentionSeconds: 7200 } });
+    expect(await reconcile(name)).toMatchObject({ kind: 'requeue' });
+    const cns = await get(name);
+    expect(condition(cns, 'Ready')).toMatchObject({ status: 'False', reason: 'KeyspaceConflict' });
+    expect(condition(cns, 'Ready')?.message).toBe(
+      `keyspace ${keyspace} cannot be used: it has tables (events) but no Tally rollups table; set spec.cassandra.keyspace to another name`,
+    );
+    expect(cns.status?.observedGeneration).toBeUndefined(); // the checklist never finished
+    expect((await readReplication(cassandra, keyspace))?.class).toMatch(/NetworkTopologyStrategy$/);
+    expect((await readTable(cassandra, keyspace, 'events'))?.defaultTimeToLive).toBe(60);
+    expect(await readTable(cassandra, keyspace, 'rollups')).toBeUndefined();
+  });
+
+  it('uses a keyspace a DBA created empty, but keeps it on deletion even with deletionPolicy Delete', async () => {
+    const name = `precreated-${run}`;
+    const keyspace = `dba_empty_${run}`;
+    keyspaces.push(keyspace);
+    await cassandra.execute(
+      `CREATE KEYSPACE ${keyspace} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`,
+    );
+    await create(name, { cassandra: { keyspace }, deletionPolicy: 'Delete' });
+    expect(await reconcile(name)).toEqual({ kind: 'done' });
+    const cns = await get(name);
+    expect(condition(cns, 'Ready')).toMatchObject({ status: 'True', reason: 'Ready' });
+    expect(condition(cns, 'KeyspaceReady')?.reason).toBe('KeyspaceExists');
+    expect(
+      (await readOwnership(cassandra, { cassandra: { keyspace, rollupsTable: 'rollups' } } as never))?.keyspaceCreated,
+    ).toBe(false);
+
+    await customObjects(kc).deleteNamespacedCustomObject({ ...GROUP, namespace: ns, name });
+    expect(await reconcile(name)).toEqual({ kind: 'done' });
+    await waitFor('the Delete object to be gone', async () => (await get(name)) === undefined);
+    expect(await readReplication(cassandra, keyspace)).toBeDefined();
+    const events = await kc
+      .makeApiClient(CoreV1Api)
+      .listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.uid=${cns.metadata.uid}` });
+    expect(events.items.find((e) => e.reason === 'KeyspaceRetained')?.message).toContain('did not create it');
+  });
+
+  it('reports a schedule the CronJob API rejects as Ready=False, without advancing observedGeneration or retrying hot', async () => {
+    const name = `badcron-${run}`;
+    keyspaces.push(`tally_badcron_${run}`);
+    await create(name, { rollup: { schedule: '*/10 * * * *' } });
+    expect(await reconcile(name)).toEqual({ kind: 'done' });
+    const ready = await get(name);
+    expect(condition(ready, 'Ready')?.status).toBe('True');
+    expect(ready.status?.observedGeneration).toBe(ready.metadata.generation);
+
+    await patchSpec(name, { rollup: { schedule: '61 * * * *' } }); // five fields, but minute 61
+    const result = await reconcile(name);
+    expect(result).toMatchObject({ kind: 'requeue' });
+    expect((result as { afterMs: number }).afterMs).toBeGreaterThanOrEqual(5 * 60_000);
+    const rejected = await get(name);
+    expect(rejected.metadata.generation).toBe(ready.metadata.generation! + 1);
+    expect(rejected.status?.observedGeneration).toBe(ready.metadata.generation);
+    expect(condition(rejected, 'Ready')).toMatchObject({ status: 'False', reason: 'ApplyRejected' });
+    expect(condition(rejected, 'Ready')?.message).toContain(`rejected CronJob ${cronJobName(name)}`);
+    expect(condition(rejected, 'Ready')?.message).toContain('61 * * * *');
+    expect(condition(rejected, 'RollupScheduled')).toMatchObject({ status: 'False', reason: 'ApplyRejected' });
+    const events = await kc
+      .makeApiClient(CoreV1Api)
+      .listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.name=${name}` });
+    expect(events.items.filter((e) => e.reason === 'ApplyRejected')).toHaveLength(1);
+    // Reconciling again changes nothing (no status churn, no second Event).
+    expect(await reconcile(name)).toMatchObject({ kind: 'requeue' });
+    expect((await get(name)).metadata.resourceVersion).toBe(rejected.metadata.resourceVersion);
+    const cj = await kc.makeApiClient(BatchV1Api).readNamespacedCronJob({ namespace: ns, name: cronJobName(name) });
+    expect(cj.spec?.schedule).toBe('*/10 * * * *');
+
+    await patchSpec(name, { rollup: { schedule: '1 * * * *' } });
+    expect(await reconcile(name)).toEqual({ kind: 'done' });
+    const fixed = await get(name);
+    expect(condition(fixed, 'Ready')).toMatchObject({ status: 'True', reason: 'Ready' });
+    expect(fixed.status?.observedGeneration).toBe(fixed.metadata.generation);
   });
 
   it('says CassandraUnavailable while Cassandra is unreachable, and becomes Ready once it is back', async () => {

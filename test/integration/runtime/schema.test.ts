@@ -2,6 +2,7 @@ import type { Client } from 'cassandra-driver';
 import { resolveCounterNamespace } from '../../../runtime/namespace/resolve';
 import { cassandraSettingsFromEnv, createCassandraClient } from '../../../runtime/storage/client';
 import {
+  KeyspaceOwnedError,
   dropKeyspace,
   ensureSchema,
   parseOwnerComment,
@@ -31,7 +32,7 @@ describe('ensureSchema against Cassandra', () => {
     expect(first).toEqual({
       keyspaceCreated: true,
       replicationAltered: false,
-      tablesCreated: ['events', 'rollups'],
+      tablesCreated: ['rollups', 'events'],
       tablesAltered: [],
     });
 
@@ -71,6 +72,62 @@ describe('ensureSchema against Cassandra', () => {
       tablesCreated: [],
       tablesAltered: [],
     });
+  });
+
+  it('refuses another owner before altering anything: the loser of a race for a new keyspace', async () => {
+    const c = config({ eventStorage: { retentionSeconds: 3 * 86400 } });
+    const err = await ensureSchema(client, c, { owner: 'uid-other', ownerName: 'CounterNamespace b/other' }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(KeyspaceOwnedError);
+    expect((err as Error).message).toContain(`keyspace ${c.cassandra.keyspace}`);
+    expect((err as KeyspaceOwnedError).ownership?.owner).toBe('uid-123');
+    expect((await readTable(client, c.cassandra.keyspace, 'events'))?.defaultTimeToLive).toBe(86400);
+  });
+
+  it("refuses a keyspace holding tables that are not Tally's, and touches none of it", async () => {
+    const foreign = `foreign_${uniqueSuffix().replace(/-/g, '_')}`;
+    const dc = stackEnv().CASSANDRA_LOCAL_DC!;
+    await client.execute(
+      `CREATE KEYSPACE ${foreign} WITH replication = {'class': 'NetworkTopologyStrategy', '${dc}': 1}`,
+    );
+    try {
+      await client.execute(`CREATE TABLE ${foreign}.events (id int PRIMARY KEY) WITH comment = 'the DBA''s'`);
+      const c = config({ cassandra: { keyspace: foreign }, eventStorage: { retentionSeconds: 86400 } });
+      for (const opts of [{}, { owner: 'uid-9' }]) {
+        await expect(ensureSchema(client, c, opts)).rejects.toThrow(
+          `keyspace ${foreign} is not ours to change: it has tables (events) but no Tally rollups table`,
+        );
+      }
+      expect(await readReplication(client, foreign)).toEqual({
+        class: 'org.apache.cassandra.locator.NetworkTopologyStrategy',
+        [dc]: '1',
+      });
+      expect(await readTable(client, foreign, 'events')).toMatchObject({ defaultTimeToLive: 0, comment: "the DBA's" });
+      expect(await readTable(client, foreign, 'rollups')).toBeUndefined();
+    } finally {
+      await dropKeyspace(client, foreign);
+    }
+  });
+
+  it('uses an existing empty keyspace but does not record it as created by Tally', async () => {
+    const empty = `empty_${uniqueSuffix().replace(/-/g, '_')}`;
+    await client.execute(
+      `CREATE KEYSPACE ${empty} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`,
+    );
+    try {
+      const c = config({ cassandra: { keyspace: empty } });
+      expect(await ensureSchema(client, c, { owner: 'uid-7' })).toMatchObject({
+        keyspaceCreated: false,
+        tablesCreated: ['rollups', 'events'],
+      });
+      expect(parseOwnerComment((await readTable(client, empty, 'rollups'))?.comment)).toEqual({
+        owner: 'uid-7',
+        keyspaceCreated: false,
+      });
+    } finally {
+      await dropKeyspace(client, empty);
+    }
   });
 
   it('alters the TTL and compaction window when the retention changes', async () => {
