@@ -10,6 +10,10 @@ import {
 import { CRD_GROUP, CRD_VERSION } from '../../runtime/namespace/resolve';
 import type { CounterNamespace, CounterNamespaceStatus } from '../api/types';
 import { FIELD_MANAGER, PLURAL } from '../api/names';
+import { makeBoundedApiClient } from './request';
+
+/** The longest any of the reconciler's Kubernetes calls may take before it fails (and the reconcile is retried). */
+export const KUBE_CALL_TIMEOUT_MS = 30_000;
 
 /** An error from the Kubernetes API, with its HTTP status. */
 export function apiStatus(err: unknown): number | undefined {
@@ -37,10 +41,13 @@ export class KubeApi {
   private readonly core: CoreV1Api;
   private readonly objects: KubernetesObjectApi;
 
-  constructor(readonly kc: KubeConfig) {
-    this.custom = kc.makeApiClient(CustomObjectsApi);
-    this.core = kc.makeApiClient(CoreV1Api);
-    this.objects = KubernetesObjectApi.makeApiClient(kc);
+  constructor(
+    readonly kc: KubeConfig,
+    timeoutMs = KUBE_CALL_TIMEOUT_MS,
+  ) {
+    this.custom = makeBoundedApiClient(kc, CustomObjectsApi, timeoutMs);
+    this.core = makeBoundedApiClient(kc, CoreV1Api, timeoutMs);
+    this.objects = makeBoundedApiClient(kc, KubernetesObjectApi, timeoutMs);
   }
 
   async getCounterNamespace(namespace: string, name: string): Promise<CounterNamespace | undefined> {

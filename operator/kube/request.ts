@@ -1,6 +1,10 @@
 import {
   ApiException,
   Observable,
+  ServerConfiguration,
+  createConfiguration,
+  type Configuration,
+  type KubeConfig,
   type ConfigurationOptions,
   type ObservableMiddleware,
   type RequestContext,
@@ -27,6 +31,31 @@ export function bounded(opts: { timeoutMs?: number; signal?: AbortSignal }): Con
     post: (context: ResponseContext) => new Observable(Promise.resolve(context)),
   };
   return { middleware: [middleware], middlewareMergeStrategy: 'append' };
+}
+
+/**
+ * Like `kc.makeApiClient(Api)`, but every request the client sends is aborted after `timeoutMs`: client-node sets no
+ * timeout of its own, and a call to an API server that stopped answering would otherwise hold its caller (a
+ * reconcile, and with it the object's place in the work queue) forever.
+ */
+export function makeBoundedApiClient<T>(kc: KubeConfig, Api: new (config: Configuration) => T, timeoutMs: number): T {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('the kubeconfig has no current cluster');
+  return new Api(
+    createConfiguration({
+      baseServer: new ServerConfiguration(cluster.server, {}),
+      authMethods: { default: kc },
+      promiseMiddleware: [
+        {
+          pre: (context: RequestContext) => {
+            context.setSignal(AbortSignal.timeout(timeoutMs));
+            return Promise.resolve(context);
+          },
+          post: (context: ResponseContext) => Promise.resolve(context),
+        },
+      ],
+    }),
+  );
 }
 
 /**
