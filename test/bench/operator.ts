@@ -14,6 +14,7 @@ import {
   dropKeyspace,
   ownerComment,
 } from '../../runtime/storage/schema';
+import { deleteNamespace } from '../support/kube';
 
 const GROUP = { group: 'tally.dev', version: 'v1alpha1', plural: 'counternamespaces' };
 
@@ -133,7 +134,7 @@ export async function benchOperator(
     return { count, operatorSeconds, ddlSeconds, reconcileP99Seconds, reconciles };
   } finally {
     await operator.stop();
-    await core.deleteNamespace({ name: ns }).catch(() => undefined);
+    await deleteNamespace(kc, ns, false).catch(() => undefined);
     say(`cleaning up ${keyspaces.length} keyspaces`);
     for (const ks of keyspaces) await dropKeyspace(client, ks).catch(() => undefined);
   }

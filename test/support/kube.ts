@@ -1,4 +1,4 @@
-import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { installCounterNamespaceCrd } from '../../operator/kube/crd-install';
 import { requireEnv } from './env';
 
@@ -19,9 +19,15 @@ export async function createNamespace(kc: KubeConfig, name: string): Promise<voi
   await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
 }
 
-/** Deletes a namespace and waits until it is gone (the namespace controller empties it first). */
+/**
+ * Deletes a namespace and waits until it is gone (the namespace controller empties it first). CounterNamespaces in it
+ * lose their finalizers first: cleanup runs after the operator under test has stopped, and a finalizer nothing will
+ * ever remove would leave the namespace Terminating for good (and the namespace controller retrying it, at a cost
+ * to the API server every later test and benchmark pays).
+ */
 export async function deleteNamespace(kc: KubeConfig, name: string, wait = true): Promise<void> {
   const core = kc.makeApiClient(CoreV1Api);
+  await releaseCounterNamespaces(kc, name);
   try {
     await core.deleteNamespace({ name });
   } catch (err) {
@@ -37,6 +43,26 @@ export async function deleteNamespace(kc: KubeConfig, name: string, wait = true)
       if ((err as { code?: number }).code === 404) return;
     }
     await sleep(250);
+  }
+  throw new Error(`namespace ${name} was still there 60 s after its deletion`);
+}
+
+/** Removes every finalizer from the CounterNamespaces in a namespace (a missing CRD or namespace is nothing to do). */
+export async function releaseCounterNamespaces(kc: KubeConfig, namespace: string): Promise<void> {
+  const custom = customObjects(kc);
+  const group = { group: 'tally.dev', version: 'v1alpha1', plural: 'counternamespaces', namespace };
+  let items: { metadata: { name: string; finalizers?: string[] } }[];
+  try {
+    items = ((await custom.listNamespacedCustomObject(group)) as { items: typeof items }).items;
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) return;
+    throw err;
+  }
+  for (const item of items.filter((i) => (i.metadata.finalizers ?? []).length > 0)) {
+    await custom.patchNamespacedCustomObject(
+      { ...group, name: item.metadata.name, body: { metadata: { finalizers: null } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
   }
 }
 
