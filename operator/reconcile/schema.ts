@@ -110,12 +110,19 @@ export async function ensureKeyspaceAndTables(ctx: ReconcileContext): Promise<St
     const replication = JSON.stringify(config.cassandra.replication);
     if (changes.keyspaceCreated)
       await ctx.event('Normal', EventReason.KeyspaceCreated, `created keyspace ${keyspace} with ${replication}`);
-    if (changes.replicationAltered)
+    if (changes.replicationAltered) {
+      // New replicas hold none of the existing data until a repair streams it to them; until then LOCAL_QUORUM
+      // reads can miss events and checkpoints.
+      const added = changes.replicasAdded;
       await ctx.event(
-        'Normal',
+        added.length > 0 ? 'Warning' : 'Normal',
         EventReason.ReplicationUpdated,
-        `keyspace ${keyspace} replication is now ${replication}`,
+        `keyspace ${keyspace} replication is now ${replication}` +
+          (added.length > 0
+            ? `; replicas were added (${added.join(', ')}): run a full repair of ${keyspace} (nodetool repair -full ${keyspace}) before relying on them`
+            : ''),
       );
+    }
     if (changes.tablesCreated.length > 0) {
       await ctx.event(
         'Normal',

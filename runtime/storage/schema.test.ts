@@ -1,4 +1,4 @@
-import { ownerComment, parseOwnerComment } from './schema';
+import { ownerComment, parseOwnerComment, raisedReplication } from './schema';
 
 describe('the ownership comment', () => {
   it('round-trips the owning CounterNamespace as structured fields', () => {
@@ -34,5 +34,21 @@ describe('the ownership comment', () => {
     });
     expect(parseOwnerComment('a DBA wrote this')).toBeUndefined();
     expect(parseOwnerComment(null)).toBeUndefined();
+  });
+});
+
+describe('raisedReplication', () => {
+  it('names where the replication factor goes up, for either strategy', () => {
+    const simple = { class: 'org.apache.cassandra.locator.SimpleStrategy', replication_factor: '1' };
+    expect(raisedReplication(simple, { class: 'SimpleStrategy', replicationFactor: 3 })).toEqual([
+      'replication_factor',
+    ]);
+    expect(raisedReplication(simple, { class: 'SimpleStrategy', replicationFactor: 1 })).toEqual([]);
+    const nts = { class: 'org.apache.cassandra.locator.NetworkTopologyStrategy', dc1: '3', dc2: '2' };
+    expect(
+      raisedReplication(nts, { class: 'NetworkTopologyStrategy', dataCenters: { dc1: 2, dc2: 3, dc3: 1 } }),
+    ).toEqual(['dc2', 'dc3']);
+    // A change of strategy adds every replica it asks for.
+    expect(raisedReplication(simple, { class: 'NetworkTopologyStrategy', dataCenters: { dc1: 1 } })).toEqual(['dc1']);
   });
 });

@@ -87,6 +87,8 @@ export function createRollupsTableCql(config: NamespaceConfig, comment: string):
 export interface SchemaChanges {
   keyspaceCreated: boolean;
   replicationAltered: boolean;
+  /** Datacenters (or SimpleStrategy) whose replication factor this call raised: they need a repair. */
+  replicasAdded: string[];
   tablesCreated: string[];
   tablesAltered: string[];
 }
@@ -175,6 +177,20 @@ export async function setOwnership(client: Client, config: NamespaceConfig, owne
     `ALTER TABLE ${qualified(keyspace, rollupsTable)} WITH comment = ${stringLiteral(ownerComment(ownership))}`,
     `recording the owner of ${keyspace}`,
   );
+}
+
+/** Where `wanted` has more replicas than `current`: "replication_factor" for SimpleStrategy, else datacenter names. */
+export function raisedReplication(current: Record<string, string>, wanted: Replication): string[] {
+  const sameClass = (current.class ?? '').replace(/^org\.apache\.cassandra\.locator\./, '') === wanted.class;
+  if (wanted.class === 'SimpleStrategy') {
+    return wanted.replicationFactor > (sameClass ? Number(current.replication_factor ?? 0) : 0)
+      ? ['replication_factor']
+      : [];
+  }
+  return Object.entries(wanted.dataCenters)
+    .filter(([dc, rf]) => rf > (sameClass ? Number(current[dc] ?? 0) : 0))
+    .map(([dc]) => dc)
+    .sort();
 }
 
 function sameReplication(current: Record<string, string>, wanted: Replication): boolean {
@@ -274,6 +290,7 @@ export async function ensureSchema(
   const changes: SchemaChanges = {
     keyspaceCreated: false,
     replicationAltered: false,
+    replicasAdded: [],
     tablesCreated: [],
     tablesAltered: [],
   };
@@ -321,6 +338,7 @@ export async function ensureSchema(
       `altering the replication of keyspace ${keyspace}`,
     );
     changes.replicationAltered = true;
+    changes.replicasAdded = raisedReplication(current, replication);
   }
 
   const events = await readTable(client, keyspace, eventsTable);

@@ -222,6 +222,22 @@ describe('reconciling a CounterNamespace', () => {
     await patchSpec(orders, { cassandra: { replication: { class: 'SimpleStrategy', replicationFactor: 1 } } });
     expect(await reconcile(orders)).toEqual({ kind: 'done' });
     expect((await readReplication(cassandra, `tally_orders_${run}`))?.replication_factor).toBe('1');
+    // Raising the factor warns that the new replicas need a repair; lowering it does not.
+    const replicationEvents = (
+      await kc.makeApiClient(CoreV1Api).listNamespacedEvent({
+        namespace: ns,
+        fieldSelector: `involvedObject.name=${orders},reason=ReplicationUpdated`,
+      })
+    ).items.map((e) => [e.type, e.message]);
+    expect(replicationEvents).toEqual(
+      expect.arrayContaining([
+        [
+          'Warning',
+          expect.stringMatching(/replicas were added \(replication_factor\): run a full repair of tally_orders_/),
+        ],
+        ['Normal', expect.not.stringMatching(/repair/)],
+      ]),
+    );
   });
 
   it('repairs drift: a deleted ConfigMap and an edited CronJob are put back', async () => {

@@ -32,6 +32,7 @@ describe('ensureSchema against Cassandra', () => {
     expect(first).toEqual({
       keyspaceCreated: true,
       replicationAltered: false,
+      replicasAdded: [],
       tablesCreated: ['rollups', 'events'],
       tablesAltered: [],
     });
@@ -69,6 +70,7 @@ describe('ensureSchema against Cassandra', () => {
     expect(await ensureSchema(client, c)).toEqual({
       keyspaceCreated: false,
       replicationAltered: false,
+      replicasAdded: [],
       tablesCreated: [],
       tablesAltered: [],
     });
