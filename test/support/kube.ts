@@ -15,6 +15,20 @@ export async function installCrd(kc: KubeConfig): Promise<void> {
   await installCounterNamespaceCrd(kc, 'tally-test');
 }
 
+/** A kubeconfig that acts as a service account, through a short-lived token the API server issues for it. */
+export async function kubeConfigAs(kc: KubeConfig, namespace: string, serviceAccount: string): Promise<KubeConfig> {
+  const token = (
+    await kc.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
+      name: serviceAccount,
+      namespace,
+      body: { spec: { audiences: [], expirationSeconds: 600 } },
+    })
+  ).status!.token;
+  const as = new KubeConfig();
+  as.loadFromClusterAndUser(kc.getCurrentCluster()!, { name: serviceAccount, token });
+  return as;
+}
+
 export async function createNamespace(kc: KubeConfig, name: string): Promise<void> {
   await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
 }

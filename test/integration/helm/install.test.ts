@@ -17,7 +17,15 @@ import { Reconciler } from '../../../operator/reconcile/reconciler';
 import { cassandraSettingsFromEnv, createCassandraClient } from '../../../runtime/storage/client';
 import { repoRoot } from '../../stack/paths';
 import { requireEnv } from '../../support/env';
-import { createNamespace, customObjects, deleteNamespace, installCrd, kubeConfig, waitFor } from '../../support/kube';
+import {
+  createNamespace,
+  customObjects,
+  deleteNamespace,
+  installCrd,
+  kubeConfig,
+  kubeConfigAs,
+  waitFor,
+} from '../../support/kube';
 import { dropKeyspaces, stackEnv, uniqueSuffix } from '../../support/runtime-harness';
 
 /**
@@ -148,15 +156,7 @@ describe('helm install on the local API server', () => {
   it("lets the operator's service account, with exactly the chart's RBAC, reconcile a CounterNamespace and lead", async () => {
     const op = `${release}-tally-operator`;
     const core = kc.makeApiClient(CoreV1Api);
-    const token = (
-      await core.createNamespacedServiceAccountToken({
-        name: op,
-        namespace: ns,
-        body: { spec: { audiences: [], expirationSeconds: 600 } },
-      })
-    ).status!.token;
-    const asOperator = new KubeConfig();
-    asOperator.loadFromClusterAndUser(kc.getCurrentCluster()!, { name: op, token });
+    const asOperator = await kubeConfigAs(kc, ns, op);
     const kube = new KubeApi(asOperator);
     const cassandra = createCassandraClient(cassandraSettingsFromEnv(stackEnv()));
     const name = `rbac-${run}`;

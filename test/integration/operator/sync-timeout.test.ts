@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CoordinationV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { repoRoot } from '../../stack/paths';
-import { createNamespace, deleteNamespace, installCrd, kubeConfig, waitFor } from '../../support/kube';
+import { createNamespace, deleteNamespace, installCrd, kubeConfig, kubeConfigAs, waitFor } from '../../support/kube';
 import { stackEnv, uniqueSuffix } from '../../support/runtime-harness';
 
 /**
@@ -49,15 +49,7 @@ describe('an operator whose informers do not sync', () => {
         subjects: [{ kind: 'ServiceAccount', name: serviceAccount, namespace: ns }],
       },
     });
-    const token = (
-      await core.createNamespacedServiceAccountToken({
-        name: serviceAccount,
-        namespace: ns,
-        body: { spec: { audiences: [], expirationSeconds: 600 } },
-      })
-    ).status!.token;
-    const asServiceAccount = new KubeConfig();
-    asServiceAccount.loadFromClusterAndUser(kc.getCurrentCluster()!, { name: serviceAccount, token });
+    const asServiceAccount = await kubeConfigAs(kc, ns, serviceAccount);
     const kubeconfig = path.join(dir, 'kubeconfig');
     fs.writeFileSync(kubeconfig, asServiceAccount.exportConfig());
 
