@@ -21,7 +21,13 @@ module.exports = {
     {
       displayName: 'unit',
       testEnvironment: 'node',
-      roots: ['<rootDir>/runtime', '<rootDir>/test/stack', '<rootDir>/operator', '<rootDir>/helm'],
+      roots: [
+        '<rootDir>/runtime',
+        '<rootDir>/test/stack',
+        '<rootDir>/test/bench',
+        '<rootDir>/operator',
+        '<rootDir>/helm',
+      ],
       testMatch: ['**/*.test.ts'],
       transform,
       transformIgnorePatterns,

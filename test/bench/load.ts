@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import { Pool } from 'undici';
 
 export interface LoadResult {
   requests: number;
@@ -53,28 +52,6 @@ export async function closedLoop(
     p50Ms: pct(0.5),
     p99Ms: pct(0.99),
     ...(firstError ? { firstError } : {}),
-  };
-}
-
-/**
- * A keep-alive HTTP client shared by every workload and baseline, so the client side costs the same for both. It is
- * undici's connection pool (one request at a time per connection, no pipelining): node:http's client costs about
- * three times the CPU per request of the cassandra-driver the AddCount baseline uses, and this bench shares its
- * cores with the server under test.
- */
-export function httpClient(baseUrl: string, concurrency: number) {
-  const pool = new Pool(baseUrl, { connections: concurrency, pipelining: 1 });
-  const json = { 'content-type': 'application/json' };
-  return {
-    async request(method: 'GET' | 'POST', path: string, body?: string): Promise<string> {
-      const res = await pool.request({ method, path, ...(body ? { body, headers: json } : {}) });
-      const data = await res.body.text();
-      if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}: ${data}`);
-      return data;
-    },
-    close(): void {
-      void pool.close();
-    },
   };
 }
 

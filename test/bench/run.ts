@@ -16,7 +16,8 @@ import { repoRoot } from '../stack/paths';
 import { readRecord } from '../stack/processes';
 import { up } from '../stack/stack';
 import { benchOperator, type OperatorBench } from './operator';
-import { alternate, closedLoop, httpClient, rssMiB, type LoadResult, type RoundsResult } from './load';
+import { httpClient } from './http-client';
+import { alternate, closedLoop, rssMiB, type LoadResult, type RoundsResult } from './load';
 
 /**
  * `npm run bench`: each workload beside its baseline, in one run, on this machine, with ratios. Targets are the
