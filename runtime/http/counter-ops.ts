@@ -42,11 +42,10 @@ function tokenJson(t: IdempotencyToken): TokenBody {
 }
 
 function countJson(reply: CountReply, token?: IdempotencyToken): Record<string, unknown> {
-  return {
-    count: reply.count,
-    ...(reply.asOfMs !== undefined ? { as_of: new Date(reply.asOfMs).toISOString() } : {}),
-    ...(token ? { idempotency_token: tokenJson(token) } : {}),
-  };
+  const json: Record<string, unknown> = { count: reply.count };
+  if (reply.asOfMs !== undefined) json.as_of = new Date(reply.asOfMs).toISOString();
+  if (token) json.idempotency_token = tokenJson(token);
+  return json;
 }
 
 /** The client's token, checked against the namespace's accept window, or a new one made now. */

@@ -68,7 +68,7 @@ function readJson(req: IncomingMessage): Promise<unknown> {
     req.on('error', () => reject(new ApiError(400, 'REQUEST_ABORTED', 'the client aborted the request')));
     req.on('end', () => {
       if (size > LIMITS.bodyMaxBytes) return;
-      const text = Buffer.concat(chunks).toString('utf8');
+      const text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8');
       try {
         resolve(text.length === 0 ? undefined : JSON.parse(text));
       } catch (err) {

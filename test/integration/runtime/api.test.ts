@@ -220,10 +220,24 @@ describe('counter HTTP API', () => {
       const r = await call(rt.url, 'GetCount', c);
       return r.body.count === 14 || `count ${String(r.body.count)}`;
     });
+    const cacheReads = async (): Promise<{ hit: number; miss: number }> => {
+      const text = await (await fetch(`${rt.url}/metrics`)).text();
+      const read = (result: string): number =>
+        Number(
+          new RegExp(`tally_cache_requests_total\\{namespace="${EV}",result="${result}"\\} (\\d+)`).exec(text)?.[1] ??
+            0,
+        );
+      return { hit: read('hit'), miss: read('miss') };
+    };
+    const before = await cacheReads();
     const curl = await fetch(`${rt.url}/v1/namespaces/${EV}/counters/${encodeURIComponent(c.counter_name)}`);
     expect(((await curl.json()) as { count: number }).count).toBe(14);
+    expect((await call(rt.url, 'GetCount', { namespace: EV, counter_name: `never-${randomUUID()}` })).body.count).toBe(
+      0,
+    );
+    // One read answered from the cache, one that found nothing there.
+    expect(await cacheReads()).toEqual({ hit: before.hit + 1, miss: before.miss + 1 });
     const metrics = await (await fetch(`${rt.url}/metrics`)).text();
-    expect(metrics).toMatch(new RegExp(`tally_cache_requests_total\\{namespace="${EV}",result="hit"\\} [1-9]`));
     expect(metrics).toMatch(new RegExp(`tally_rollups_total\\{namespace="${EV}",result="rolled"\\} [1-9]`));
   });
 
