@@ -15,6 +15,7 @@ import { dropKeyspace, ensureSchema } from '../../runtime/storage/schema';
 import { repoRoot } from '../stack/paths';
 import { readRecord } from '../stack/processes';
 import { up } from '../stack/stack';
+import { splitCpus } from './cpu-split';
 import { benchOperator, type OperatorBench } from './operator';
 import { httpClient } from './http-client';
 import { alternate, closedLoop, rssMiB, type LoadResult, type RoundsResult } from './load';
@@ -108,9 +109,10 @@ async function benchAddCount(
   keyspace: string,
   namespace: string,
   pids: Record<string, number>,
+  placement: string,
 ): Promise<Row> {
   say(
-    `AddCount (Eventual) through HTTP vs a Cassandra counter column UPDATE through cassandra-driver, concurrency ${CONCURRENCY}, ${ROUNDS} x ${SECONDS} s each`,
+    `AddCount (Eventual) through HTTP vs a Cassandra counter column UPDATE through cassandra-driver, ${placement}, concurrency ${CONCURRENCY}, ${ROUNDS} x ${SECONDS} s each`,
   );
   const http = httpClient(url, CONCURRENCY);
   await client.execute(
@@ -148,7 +150,7 @@ async function benchAddCount(
   ]);
   http.close();
   return {
-    name: 'AddCount (Eventual, HTTP) vs native counter UPDATE',
+    name: `AddCount (Eventual, HTTP) vs native counter UPDATE; ${placement}`,
     workload: workload!,
     baseline: baseline!,
     target: 1.0,
@@ -345,7 +347,22 @@ async function main(): Promise<void> {
   try {
     await new Promise((r) => setTimeout(r, 500));
     const pids = { runtime: child.pid!, cassandra: stackPid('cassandra'), memcached: stackPid('memcached') };
-    if (ONLY.has('addcount')) rows.push(await benchAddCount(url, client, config.cassandra.keyspace, namespace, pids));
+    if (ONLY.has('addcount')) {
+      const add = (placement: string) =>
+        benchAddCount(url, client, config.cassandra.keyspace, namespace, pids, placement);
+      rows.push(await add('all processes share every CPU'));
+      // As deployed, Cassandra does not share its CPUs with the runtime or the clients: the same workloads with
+      // Cassandra on CPUs of its own, the runtime and the load generator on the others (the baseline's load generator too).
+      const split = splitCpus(pids.cassandra, [child.pid!, process.pid]);
+      if (typeof split === 'string') say(`AddCount with Cassandra on CPUs of its own: not run (${split})`);
+      else {
+        try {
+          rows.push(await add(split.description));
+        } finally {
+          split.restore();
+        }
+      }
+    }
     if (ONLY.has('getcount')) {
       const get = await benchGetCount(url, namespace, pids, env);
       rows.push(...get.rows);
@@ -391,6 +408,10 @@ async function main(): Promise<void> {
   }
   process.stdout.write(lines.join('\n') + '\n');
 }
+
+// Exiting through process.exit runs the 'exit' handlers (they give Cassandra back its CPUs); a signal's default does not.
+process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143));
 
 main().then(
   () => process.exit(0),
