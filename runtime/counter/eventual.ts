@@ -8,28 +8,23 @@ import type { CountReply } from './types';
  * coalesce window.
  */
 export class EventualCounters extends DurableCounters {
-  // Bound once: reads are the hot path, and prom-client hashes a labels object on every inc.
-  private readonly cacheResults = {
-    hit: this.metrics.cache.labels(this.config.name, 'hit'),
-    miss: this.metrics.cache.labels(this.config.name, 'miss'),
-    error: this.metrics.cache.labels(this.config.name, 'error'),
-  };
-
   async get(counter: string): Promise<CountReply> {
+    const ns = this.config.name;
     this.trigger(counter);
     if (this.cache) {
       try {
         const cached = await this.cache.get(counter);
-        (cached ? this.cacheResults.hit : this.cacheResults.miss).inc();
+        this.metrics.cache.inc({ namespace: ns, result: cached ? 'hit' : 'miss' });
         if (cached) return { count: cached.count, asOfMs: cached.timeMs };
       } catch (err) {
         if (!(err instanceof CacheUnavailableError)) throw err;
-        this.cacheResults.error.inc();
+        this.metrics.cache.inc({ namespace: ns, result: 'error' });
       }
     }
     const row = await this.cassandra(`reading the rollup of ${counter}`, () => this.store.readRow(counter));
     if (row.checkpoint) {
-      if (this.cache) this.cache.put(counter, row.checkpoint).catch(() => this.cacheResults.error.inc());
+      if (this.cache)
+        this.cache.put(counter, row.checkpoint).catch(() => this.metrics.cache.inc({ namespace: ns, result: 'error' }));
       return { count: row.checkpoint.count, asOfMs: row.checkpoint.timeMs };
     }
     if (row.firstWriteMs === undefined) return { count: 0 };
