@@ -34,7 +34,7 @@ describe('splitCpus (real taskset, real processes)', () => {
     expect(affinity(database.pid!)).toBe(list(0, half - 1));
     expect(affinity(client.pid!)).toBe(list(half, cpus - 1));
     expect(split.description).toBe(
-      `Cassandra on CPU ${list(0, half - 1)}, runtime and load generator on CPU ${list(half, cpus - 1)}`,
+      `Cassandra on CPU ${list(0, half - 1)}, servers under test and load generator on CPU ${list(half, cpus - 1)}`,
     );
     // Until restored, an exiting bench gives the CPUs back.
     expect(process.listenerCount('exit')).toBe(exitListeners + 1);

@@ -23,7 +23,7 @@ function pin(pid: number, cpus: string): void {
 
 /**
  * Splits the machine's CPUs as a deployment does, where Cassandra runs on nodes of its own: Cassandra gets the first
- * half, its clients (the runtime under test and this load generator, or the load generator alone for the baseline)
+ * half, its clients (the servers under test and this load generator, or the load generator alone for the baseline)
  * the second. Both sides of a comparison run on the same split, so each gets the same CPUs. Returns why not when it
  * cannot be done: one CPU, Cassandra not started by the stack (an existing service), or no `taskset`.
  */
@@ -56,5 +56,8 @@ export function splitCpus(cassandraPid: number, clientPids: number[]): CpuSplit 
     restore();
     return `taskset failed: ${(err as Error).message}`;
   }
-  return { description: `Cassandra on CPU ${database}, runtime and load generator on CPU ${clients}`, restore };
+  return {
+    description: `Cassandra on CPU ${database}, servers under test and load generator on CPU ${clients}`,
+    restore,
+  };
 }

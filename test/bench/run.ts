@@ -44,7 +44,8 @@ interface Row {
   name: string;
   workload: LoadResult | { throughput: number };
   baseline: LoadResult | { throughput: number };
-  target: number;
+  /** Undefined for reference rows, which have no target of their own. */
+  target?: number;
   note?: string;
 }
 
@@ -105,16 +106,25 @@ function fmt(r: LoadResult | { throughput: number }): string {
 
 async function benchAddCount(
   url: string,
+  floor: { url: string; pid: number },
   client: Client,
   keyspace: string,
   namespace: string,
   pids: Record<string, number>,
   placement: string,
-): Promise<Row> {
+): Promise<Row[]> {
   say(
-    `AddCount (Eventual) through HTTP vs a Cassandra counter column UPDATE through cassandra-driver, ${placement}, concurrency ${CONCURRENCY}, ${ROUNDS} x ${SECONDS} s each`,
+    `AddCount (Eventual) through HTTP vs a Cassandra counter column UPDATE through cassandra-driver, and the HTTP + INSERT floor, ${placement}, concurrency ${CONCURRENCY}, ${ROUNDS} x ${SECONDS} s each`,
   );
   const http = httpClient(url, CONCURRENCY);
+  const floorHttp = httpClient(floor.url, CONCURRENCY);
+  const addBody = (loop: number, i: number): string =>
+    JSON.stringify({
+      namespace,
+      counter_name: `c${(loop * 7919 + i) % COUNTERS}`,
+      delta: 1,
+      idempotency_token: { token: randomUUID(), generation_time: new Date().toISOString() },
+    });
   await client.execute(
     `CREATE TABLE IF NOT EXISTS ${keyspace}.native_counters (name text PRIMARY KEY, c counter)`,
     [],
@@ -122,20 +132,20 @@ async function benchAddCount(
   );
   const update = `UPDATE ${keyspace}.native_counters SET c = c + ? WHERE name = ?`;
   const opts = { concurrency: CONCURRENCY, seconds: SECONDS, warmupSeconds: WARMUP };
-  const [workload, baseline] = await alternate(ROUNDS, [
+  const [workload, floorResult, baseline] = await alternate(ROUNDS, [
     {
       name: 'AddCount',
       watch: { runtime: pids.runtime!, cassandra: pids.cassandra!, bench: process.pid },
       run: () =>
-        closedLoop(opts, async (loop, i) => {
-          const body = JSON.stringify({
-            namespace,
-            counter_name: `c${(loop * 7919 + i) % COUNTERS}`,
-            delta: 1,
-            idempotency_token: { token: randomUUID(), generation_time: new Date().toISOString() },
-          });
-          await http.request('POST', '/v1/counter/AddCount', body);
-        }),
+        closedLoop(
+          opts,
+          async (loop, i) => void (await http.request('POST', '/v1/counter/AddCount', addBody(loop, i))),
+        ),
+    },
+    {
+      name: 'HTTP + INSERT floor',
+      watch: { server: floor.pid, cassandra: pids.cassandra!, bench: process.pid },
+      run: () => closedLoop(opts, async (loop, i) => void (await floorHttp.request('POST', '/', addBody(loop, i)))),
     },
     {
       name: 'native counter',
@@ -149,12 +159,21 @@ async function benchAddCount(
     },
   ]);
   http.close();
-  return {
-    name: `AddCount (Eventual, HTTP) vs native counter UPDATE; ${placement}`,
-    workload: workload!,
-    baseline: baseline!,
-    target: 1.0,
-  };
+  floorHttp.close();
+  return [
+    {
+      name: `AddCount (Eventual, HTTP) vs native counter UPDATE; ${placement}`,
+      workload: workload!,
+      baseline: baseline!,
+      target: 1.0,
+      note: `${(workload!.throughput / floorResult!.throughput).toFixed(2)}x of the HTTP + INSERT floor`,
+    },
+    {
+      name: `HTTP + INSERT floor (node:http, one prepared INSERT of the same row, coalesced like Tally's, nothing else) vs native counter UPDATE; ${placement}`,
+      workload: floorResult!,
+      baseline: baseline!,
+    },
+  ];
 }
 
 async function benchGetCount(
@@ -348,19 +367,26 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 500));
     const pids = { runtime: child.pid!, cassandra: stackPid('cassandra'), memcached: stackPid('memcached') };
     if (ONLY.has('addcount')) {
-      const add = (placement: string) =>
-        benchAddCount(url, client, config.cassandra.keyspace, namespace, pids, placement);
-      rows.push(await add('all processes share every CPU'));
-      // As deployed, Cassandra does not share its CPUs with the runtime or the clients: the same workloads with
-      // Cassandra on CPUs of its own, the runtime and the load generator on the others (the baseline's load generator too).
-      const split = splitCpus(pids.cassandra, [child.pid!, process.pid]);
-      if (typeof split === 'string') say(`AddCount with Cassandra on CPUs of its own: not run (${split})`);
-      else {
-        try {
-          rows.push(await add(split.description));
-        } finally {
-          split.restore();
+      const floorMain = path.join(repoRoot(), 'dist', 'test', 'bench', 'insert-floor-server.js');
+      const floor = await startChild([floorMain, namespace], env, /listening (\d+)/);
+      try {
+        const floorSide = { url: `http://127.0.0.1:${floor.match[1]}`, pid: floor.child.pid! };
+        const add = (placement: string) =>
+          benchAddCount(url, floorSide, client, config.cassandra.keyspace, namespace, pids, placement);
+        rows.push(...(await add('all processes share every CPU')));
+        // As deployed, Cassandra does not share its CPUs with the runtime or the clients: the same workloads with
+        // Cassandra on CPUs of its own, the runtime and the load generator on the others (the baseline's load generator too).
+        const split = splitCpus(pids.cassandra, [child.pid!, floorSide.pid, process.pid]);
+        if (typeof split === 'string') say(`AddCount with Cassandra on CPUs of its own: not run (${split})`);
+        else {
+          try {
+            rows.push(...(await add(split.description)));
+          } finally {
+            split.restore();
+          }
         }
+      } finally {
+        await stopChild(floor.child);
       }
     }
     if (ONLY.has('getcount')) {
@@ -386,8 +412,8 @@ async function main(): Promise<void> {
     '| --- | --- | --- | --- | --- |',
     ...rows.map((r) => {
       const ratio = r.workload.throughput / r.baseline.throughput;
-      const verdict = ratio >= r.target ? 'met' : 'MISS';
-      return `| ${r.name} | ${fmt(r.workload)} | ${fmt(r.baseline)} | ${ratio.toFixed(2)}x | >= ${r.target}x ${verdict}${r.note ? ` (${r.note})` : ''} |`;
+      const target = r.target === undefined ? 'reference' : `>= ${r.target}x ${ratio >= r.target ? 'met' : 'MISS'}`;
+      return `| ${r.name} | ${fmt(r.workload)} | ${fmt(r.baseline)} | ${ratio.toFixed(2)}x | ${target}${r.note ? ` (${r.note})` : ''} |`;
     }),
     '',
     `Runtime resident memory under load (peak RSS of tally serve): ${rss.toFixed(0)} MiB`,
