@@ -1,16 +1,14 @@
 import * as http from 'node:http';
 import { resolveCounterNamespace } from '../../runtime/namespace/resolve';
-import { eventBucket, timeBucket } from '../../runtime/storage/buckets';
 import { cassandraSettingsFromEnv, createCassandraClient } from '../../runtime/storage/client';
-import { CoalescingClient } from '../../runtime/storage/coalescing-client';
-import { qualified } from '../../runtime/storage/cql';
+import { CounterStore } from '../../runtime/storage/counter-store';
 
 /**
  * The floor for a durable write behind an HTTP API in Node: a bare node:http server that parses the AddCount body and
- * writes its event row with one prepared INSERT (the same table, row, client settings and write coalescing as Tally),
- * with nothing else: no validation, write bounds, rollup trigger or metrics. `npm run bench` runs it beside AddCount
- * and the native counter, so the report shows how far the HTTP hop alone is from the baseline, and Tally from it.
- * Its rows go to counters named "floor-<name>", which the runtime under test never rolls up.
+ * writes its event row through Tally's own CounterStore.insertEvent (the same statement, driver settings and write
+ * coalescing), with nothing else: no validation, write bounds, rollup trigger or metrics. `npm run bench` runs it
+ * beside AddCount and the native counter, so the report shows how far the HTTP hop alone is from the baseline, and
+ * Tally from it. Its rows go to counters named "floor-<name>", which the runtime under test never rolls up.
  *
  * usage: node insert-floor-server.js <namespace> (Cassandra settings from the environment, as for tally serve)
  */
@@ -20,11 +18,8 @@ const config = resolveCounterNamespace({
   metadata: { name: process.argv[2] ?? '' },
   spec: { counterType: 'Eventual' },
 });
-const { secondsPerBucket, bucketsPerCounter } = config.eventStorage;
-const insert = `INSERT INTO ${qualified(config.cassandra.keyspace, config.cassandra.eventsTable)} (counter_name, time_bucket, event_bucket, event_time, event_id, kind, delta) VALUES (?, ?, ?, ?, ?, ?, ?)`;
 const client = createCassandraClient(cassandraSettingsFromEnv(), { applicationName: 'tally-bench-floor' });
-// The same per-event-loop-turn grouping of socket writes as Tally's, without it the floor pays more syscalls than Tally.
-const coalesced = new CoalescingClient(client);
+const store = new CounterStore(client, config);
 
 interface Body {
   counter_name: string;
@@ -37,18 +32,14 @@ const server = http.createServer((req, res) => {
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
     const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Body;
-    const at = Date.parse(body.idempotency_token.generation_time);
-    const token = body.idempotency_token.token;
-    const params = [
-      `floor-${body.counter_name}`,
-      BigInt(timeBucket(at, secondsPerBucket)),
-      eventBucket(token, bucketsPerCounter),
-      new Date(at),
-      token,
-      'add',
-      BigInt(body.delta),
-    ];
-    coalesced.execute(insert, params, { prepare: true, isIdempotent: true }).then(
+    const event = {
+      counter: `floor-${body.counter_name}`,
+      eventTimeMs: Date.parse(body.idempotency_token.generation_time),
+      eventId: body.idempotency_token.token,
+      kind: 'add' as const,
+      delta: body.delta,
+    };
+    store.insertEvent(event).then(
       () => {
         res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': 2 });
         res.end('{}');
@@ -72,4 +63,9 @@ client.connect().then(
     process.exit(1);
   },
 );
-process.on('SIGTERM', () => server.close(() => void client.shutdown().then(() => process.exit(0))));
+// Keep-alive connections a failed bench left open must not keep this process (and the bench waiting on it) alive.
+process.on('SIGTERM', () => {
+  server.close();
+  server.closeAllConnections();
+  void client.shutdown().finally(() => process.exit(0));
+});
