@@ -27,4 +27,10 @@ server.listen(Number(process.argv[2] ?? 0), '127.0.0.1', () => {
   const address = server.address();
   process.stdout.write(`listening ${typeof address === 'object' && address ? address.port : ''}\n`);
 });
-process.on('SIGTERM', () => server.close(() => process.exit(0)));
+// Keep-alive connections a failed bench left open must not keep this process (and the bench waiting on it) alive.
+process.on('SIGTERM', () => {
+  server.close();
+  server.closeAllConnections();
+  client.close();
+  process.exit(0);
+});
