@@ -374,8 +374,8 @@ async function main(): Promise<void> {
         const add = (placement: string) =>
           benchAddCount(url, floorSide, client, config.cassandra.keyspace, namespace, pids, placement);
         rows.push(...(await add('all processes share every CPU')));
-        // As deployed, Cassandra does not share its CPUs with the runtime or the clients: the same workloads with
-        // Cassandra on CPUs of its own, the runtime and the load generator on the others (the baseline's load generator too).
+        // As deployed, Cassandra does not share its CPUs with the servers in front of it or the clients: the same
+        // workloads with Cassandra on CPUs of its own, the runtime, the floor and the load generator on the others.
         const split = splitCpus(pids.cassandra, [child.pid!, floorSide.pid, process.pid]);
         if (typeof split === 'string') say(`AddCount with Cassandra on CPUs of its own: not run (${split})`);
         else {
