@@ -1,26 +1,72 @@
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 
 const handedOut = new Set<number>();
 
-/** A TCP port on 127.0.0.1 that is free now. Standard ports may be taken on these machines, so never assume them. */
-export async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const server = net.createServer();
-      server.unref();
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        const address = server.address();
-        server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-      });
+/** The lowest port a service of the stack is given: below it lie the well-known and commonly configured ports. */
+const LOWEST = 10000;
+
+/**
+ * The kernel's ephemeral range: it hands these ports to outgoing connections and to listen(0). A port chosen there
+ * and bound seconds later (Cassandra binds its ports about ten seconds after it starts, longer on a busy machine) can
+ * meanwhile become the local end of any connection, and the service then fails with "address in use". Ports outside
+ * this range are only ever taken by a process that asks for them by number.
+ */
+export function ephemeralRange(file = '/proc/sys/net/ipv4/ip_local_port_range'): [number, number] | undefined {
+  try {
+    const [low, high] = fs.readFileSync(file, 'utf8').trim().split(/\s+/).map(Number);
+    return Number.isInteger(low) && Number.isInteger(high) ? [low!, high!] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The ports to choose from: the larger stretch outside the ephemeral range, or none when it leaves too little. */
+export function candidateRange(ephemeral: [number, number] | undefined): [number, number] | undefined {
+  if (!ephemeral) return undefined;
+  const [low, high] = ephemeral;
+  const below: [number, number] = [LOWEST, low - 1];
+  const above: [number, number] = [Math.max(LOWEST, high + 1), 65535];
+  const size = ([a, b]: [number, number]): number => b - a + 1;
+  const best = size(below) >= size(above) ? below : above;
+  return size(best) >= 1000 ? best : undefined;
+}
+
+function tryListen(port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', () => resolve(undefined));
+    server.listen(port, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : undefined));
     });
-    // Ephemeral ports hand the same number out again quickly: skip those given to another component in this run.
-    if (port > 0 && !handedOut.has(port)) {
+  });
+}
+
+const candidates = candidateRange(ephemeralRange());
+
+/**
+ * A TCP port on 127.0.0.1 that is free now and that nothing else is handed by the kernel before the component binds
+ * it (see ephemeralRange). Standard ports may be taken on these machines, so never assume them. Where the ephemeral
+ * range cannot be read or leaves no room, falls back to a port the kernel picks.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const wanted = candidates ? candidates[0] + Math.floor(Math.random() * (candidates[1] - candidates[0] + 1)) : 0;
+    if (handedOut.has(wanted)) continue;
+    const port = await tryListen(wanted);
+    // Skip ports already given to another component in this run: it may not have bound its port yet.
+    if (port !== undefined && port > 0 && !handedOut.has(port)) {
       handedOut.add(port);
       return port;
     }
   }
-  throw new Error('could not find a free TCP port on 127.0.0.1');
+  throw new Error(
+    candidates
+      ? `could not find a free TCP port on 127.0.0.1 between ${candidates[0]} and ${candidates[1]} in 100 tries`
+      : 'could not find a free TCP port on 127.0.0.1',
+  );
 }
 
 /** True when something accepts TCP connections on host:port. */
