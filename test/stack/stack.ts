@@ -79,17 +79,17 @@ export interface UpResult {
  * Brings every component up: uses an existing service where the environment names one, keeps what an earlier `up`
  * started if it still answers, and installs and starts the rest, in parallel.
  */
-export async function up(by: 'up' | 'test' = 'up'): Promise<UpResult> {
-  return withLock(() => upLocked(by));
+export async function up(by: 'up' | 'test' = 'up', all: Component[] = components()): Promise<UpResult> {
+  return withLock(() => upLocked(by, all));
 }
 
-async function upLocked(by: 'up' | 'test'): Promise<UpResult> {
+async function upLocked(by: 'up' | 'test', all: Component[]): Promise<UpResult> {
   const state = readState();
   const started: string[] = [];
   for (const phase of [0, 1, 2] as const) {
     const toStart = await plan(
       state,
-      components().filter((c) => c.phase === phase),
+      all.filter((c) => c.phase === phase),
       by,
     );
     // Installs run in parallel (downloads and builds overlap); starts too, each waiting on its own readiness.
@@ -98,7 +98,7 @@ async function upLocked(by: 'up' | 'test'): Promise<UpResult> {
     const results = await Promise.allSettled(
       toStart.map(async (c) => {
         say(`${c.name}: starting`);
-        const endpoint = await c.start(env);
+        const endpoint = await startOrStop(c, env);
         const fingerprint = c.fingerprint?.();
         state.components[c.name] = {
           managed: true,
@@ -118,6 +118,19 @@ async function upLocked(by: 'up' | 'test'): Promise<UpResult> {
     }
   }
   return { started, env: envOf(state) };
+}
+
+/**
+ * Starts a component; when it fails to become ready, stops whatever of it is still running (a process that never
+ * answered, or one still starting after the deadline) so that a failed start leaves nothing behind. Its log stays.
+ */
+async function startOrStop(c: Component, env: Record<string, string>): Promise<Endpoint> {
+  try {
+    return await c.start(env);
+  } catch (err) {
+    for (const p of [...c.processes].reverse()) await stopProcess(p);
+    throw err;
+  }
 }
 
 function envOf(state: StackState): Record<string, string> {
@@ -172,13 +185,13 @@ async function plan(state: StackState, phase: Component[], by: 'up' | 'test'): P
 }
 
 /** Stops what `up` started (all of it, or only the named components), by recorded pid. */
-export async function down(only?: string[]): Promise<void> {
-  await withLock(() => downLocked(only));
+export async function down(only?: string[], all: Component[] = components()): Promise<void> {
+  await withLock(() => downLocked(only, all));
 }
 
-async function downLocked(only?: string[]): Promise<void> {
+async function downLocked(only: string[] | undefined, all: Component[]): Promise<void> {
   const state = readState();
-  for (const c of components().reverse()) {
+  for (const c of [...all].reverse()) {
     if (only && !only.includes(c.name)) continue;
     const s = state.components[c.name];
     if (s && !s.managed) {
@@ -281,7 +294,7 @@ export function registerTestRun(): void {
 }
 
 /** Ends this test run's use of the stack; stops what test runs started when no other test run is still going. */
-export async function releaseTestRun(): Promise<void> {
+export async function releaseTestRun(all: Component[] = components()): Promise<void> {
   fs.rmSync(path.join(usersDir(), String(process.pid)), { force: true });
   const others = fs.readdirSync(usersDir()).filter((f) => {
     if (pidAlive(Number(f))) return true;
@@ -292,5 +305,5 @@ export async function releaseTestRun(): Promise<void> {
   const byTests = Object.entries(readState().components)
     .filter(([, c]) => c.managed && c.startedBy === 'test')
     .map(([name]) => name);
-  if (byTests.length > 0) await down(byTests);
+  if (byTests.length > 0) await down(byTests, all);
 }

@@ -1,7 +1,7 @@
 // Loaded before any probe starts: jest transpiles this ES-module package on first use, which blocks the event loop
 // for seconds and would make a probe that is waiting on a socket time out.
 import '@kubernetes/client-node';
-import { registerTestRun, up } from '../stack/stack';
+import { registerTestRun, releaseTestRun, up } from '../stack/stack';
 
 /**
  * Brings the local stack up for the integration tests (or uses what `npm run up` or the environment provides) and
@@ -10,7 +10,14 @@ import { registerTestRun, up } from '../stack/stack';
 export default async function globalSetup(): Promise<void> {
   const started = Date.now();
   registerTestRun();
-  const result = await up('test');
+  let result;
+  try {
+    result = await up('test');
+  } catch (err) {
+    // Jest skips the global teardown when the setup fails: stop what this run started here, or it outlives the run.
+    await releaseTestRun();
+    throw err;
+  }
   Object.assign(process.env, result.env);
   const what = result.started.length > 0 ? `started ${result.started.join(', ')}` : 'everything was already up';
   process.stderr.write(`[stack] ready for tests in ${((Date.now() - started) / 1000).toFixed(1)} s (${what})\n`);
