@@ -10,14 +10,11 @@ import { registerTestRun, releaseTestRun, up } from '../stack/stack';
 export default async function globalSetup(): Promise<void> {
   const started = Date.now();
   registerTestRun();
-  let result;
-  try {
-    result = await up('test');
-  } catch (err) {
-    // Jest skips the global teardown when the setup fails: stop what this run started here, or it outlives the run.
+  // Jest skips the global teardown when the setup fails: stop what this run started here, or it outlives the run.
+  const result = await up('test').catch(async (err: unknown) => {
     await releaseTestRun();
     throw err;
-  }
+  });
   Object.assign(process.env, result.env);
   const what = result.started.length > 0 ? `started ${result.started.join(', ')}` : 'everything was already up';
   process.stderr.write(`[stack] ready for tests in ${((Date.now() - started) / 1000).toFixed(1)} s (${what})\n`);
