@@ -54,10 +54,9 @@ const candidates = candidateRange(ephemeralRange());
 export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 100; attempt++) {
     const wanted = candidates ? candidates[0] + Math.floor(Math.random() * (candidates[1] - candidates[0] + 1)) : 0;
-    if (handedOut.has(wanted)) continue;
     const port = await tryListen(wanted);
     // Skip ports already given to another component in this run: it may not have bound its port yet.
-    if (port !== undefined && port > 0 && !handedOut.has(port)) {
+    if (port !== undefined && !handedOut.has(port)) {
       handedOut.add(port);
       return port;
     }

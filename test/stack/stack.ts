@@ -128,9 +128,16 @@ async function startOrStop(c: Component, env: Record<string, string>): Promise<E
   try {
     return await c.start(env);
   } catch (err) {
-    for (const p of [...c.processes].reverse()) await stopProcess(p);
+    await stopComponent(c);
     throw err;
   }
+}
+
+/** Stops a component's recorded processes, last started first; true when any was still running. */
+async function stopComponent(c: Component): Promise<boolean> {
+  let stoppedAny = false;
+  for (const p of [...c.processes].reverse()) stoppedAny = (await stopProcess(p)) || stoppedAny;
+  return stoppedAny;
 }
 
 function envOf(state: StackState): Record<string, string> {
@@ -176,7 +183,7 @@ async function plan(state: StackState, phase: Component[], by: 'up' | 'test'): P
         );
       }
       // Whatever is left of an earlier start is stopped before starting afresh.
-      for (const p of [...c.processes].reverse()) await stopProcess(p);
+      await stopComponent(c);
       delete state.components[c.name];
       toStart.push(c);
     }),
@@ -198,9 +205,7 @@ async function downLocked(only: string[] | undefined, all: Component[]): Promise
       delete state.components[c.name];
       continue;
     }
-    let stoppedAny = false;
-    for (const p of [...c.processes].reverse()) stoppedAny = (await stopProcess(p)) || stoppedAny;
-    if (stoppedAny) say(`${c.name}: stopped`);
+    if (await stopComponent(c)) say(`${c.name}: stopped`);
     delete state.components[c.name];
   }
   if (Object.keys(state.components).length === 0) {
