@@ -22,7 +22,11 @@ module.exports = {
       displayName: 'unit',
       testEnvironment: 'node',
       roots: [
+        '<rootDir>/api',
+        '<rootDir>/lib',
+        '<rootDir>/store',
         '<rootDir>/runtime',
+        '<rootDir>/cli',
         '<rootDir>/test/stack',
         '<rootDir>/test/bench',
         '<rootDir>/operator',

@@ -1,5 +1,5 @@
 import * as os from 'node:os';
-import { cassandraSettingsFromEnv, type CassandraSettings } from '../runtime/storage/client';
+import { cassandraSettingsFromEnv, type CassandraSettings } from '../store/client';
 
 /** The operator's own configuration: flags override environment variables (see `tally operator --help`). */
 export interface OperatorConfig {

@@ -12,16 +12,16 @@ import {
 } from '@kubernetes/client-node';
 import type { Client } from 'cassandra-driver';
 import type { Logger } from 'pino';
-import { CRD_GROUP, CRD_VERSION } from '../runtime/namespace/resolve';
-import { createCassandraClient } from '../runtime/storage/client';
-import { LABELS, MANAGED_BY, PLURAL } from './api/names';
-import type { CounterNamespace } from './api/types';
+import { CRD_GROUP, CRD_VERSION } from '../api/resolve';
+import { createCassandraClient } from '../store/client';
+import { LABELS, MANAGED_BY, PLURAL } from '../api/names';
+import type { CounterNamespace } from '../api/types';
 import type { OperatorConfig } from './config';
-import { KubeApi } from './kube/api';
-import { Informer, apiPath, objectKey } from './kube/informer';
-import { LeaderElector } from './kube/leader-election';
-import { specOrMetadataChanged } from './kube/predicates';
-import { WorkQueue, type QueueResult } from './kube/workqueue';
+import { KubeApi } from './kube-api';
+import { Informer, apiPath, objectKey } from '../lib/kube/informer';
+import { LeaderElector } from '../lib/kube/leader-election';
+import { specOrMetadataChanged } from '../lib/kube/predicates';
+import { WorkQueue, type QueueResult } from '../lib/kube/workqueue';
 import { createOperatorMetrics, type OperatorMetrics } from './metrics';
 import { Reconciler } from './reconcile/reconciler';
 

@@ -5,9 +5,9 @@ import { NamespaceRegistry } from './counter/registry';
 import { createApp, type Readiness } from './http/app';
 import { counterServer } from './http/counter-server';
 import type { NamespaceSource } from './namespace/source';
-import { createLogger, type Logger } from './observability/log';
+import { createLogger, type Logger } from '../lib/log';
 import { createRuntimeMetrics, type RuntimeMetrics } from './observability/metrics';
-import { cassandraSettingsFromEnv, createCassandraClient } from './storage/client';
+import { cassandraSettingsFromEnv, createCassandraClient } from '../store/client';
 
 export interface RuntimeOptions {
   source: NamespaceSource;

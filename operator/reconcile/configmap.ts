@@ -1,8 +1,8 @@
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import * as yaml from 'js-yaml';
-import type { NamespaceConfig } from '../../runtime/namespace/config';
-import type { CounterNamespace } from '../api/types';
-import { CONFIG_KEY, CONFIG_LABEL_VALUE, LABELS, configMapName } from '../api/names';
+import type { NamespaceConfig } from '../../api/namespace-config';
+import type { CounterNamespace } from '../../api/types';
+import { CONFIG_KEY, CONFIG_LABEL_VALUE, LABELS, configMapName } from '../../api/names';
 import { ownedLabels, ownerReference } from './owned';
 
 /**

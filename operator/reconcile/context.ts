@@ -1,10 +1,10 @@
 import type { Client } from 'cassandra-driver';
-import type { NamespaceConfig } from '../../runtime/namespace/config';
-import type { Logger } from '../../runtime/observability/log';
-import { setCondition, type Condition } from '../api/conditions';
-import type { CounterNamespace, CounterNamespaceStatus } from '../api/types';
+import type { NamespaceConfig } from '../../api/namespace-config';
+import type { Logger } from '../../lib/log';
+import { setCondition, type Condition } from '../../api/conditions';
+import type { CounterNamespace, CounterNamespaceStatus } from '../../api/types';
 import type { OperatorConfig } from '../config';
-import type { KubeApi } from '../kube/api';
+import type { KubeApi } from '../kube-api';
 
 /** What the reconcile steps share for one CounterNamespace. */
 export interface ReconcileContext {

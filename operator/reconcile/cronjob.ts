@@ -1,7 +1,7 @@
 import type { V1CronJob, V1EnvVar } from '@kubernetes/client-node';
-import type { NamespaceConfig } from '../../runtime/namespace/config';
-import type { CounterNamespace } from '../api/types';
-import { CONFIG_KEY, configMapName, cronJobName } from '../api/names';
+import type { NamespaceConfig } from '../../api/namespace-config';
+import type { CounterNamespace } from '../../api/types';
+import { CONFIG_KEY, configMapName, cronJobName } from '../../api/names';
 import type { OperatorConfig } from '../config';
 import { ownedLabels, ownerReference } from './owned';
 

@@ -1,8 +1,8 @@
-import { ConditionType, EventReason, Reason } from '../api/conditions';
-import { FINALIZER } from '../api/names';
-import { resolveCounterNamespace, type CounterNamespaceManifest } from '../../runtime/namespace/resolve';
-import { dropKeyspace, readOwnership } from '../../runtime/storage/schema';
-import { apiMessage } from '../kube/api';
+import { ConditionType, EventReason, Reason } from '../../api/conditions';
+import { FINALIZER } from '../../api/names';
+import { resolveCounterNamespace, type CounterNamespaceManifest } from '../../api/resolve';
+import { dropKeyspace, readOwnership } from '../../store/schema';
+import { apiMessage } from '../kube-api';
 import { condition, type ReconcileContext } from './context';
 import { Continue, Done, failed, type StepResult } from './step';
 

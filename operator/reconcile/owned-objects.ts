@@ -1,6 +1,6 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { ConditionType, EventReason, Reason } from '../api/conditions';
-import { apiMessage, apiStatus } from '../kube/api';
+import { ConditionType, EventReason, Reason } from '../../api/conditions';
+import { apiMessage, apiStatus } from '../kube-api';
 import { desiredConfigMap } from './configmap';
 import { condition, conditionChanges, type ReconcileContext } from './context';
 import { desiredCronJob } from './cronjob';

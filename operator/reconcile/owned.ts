@@ -1,6 +1,6 @@
 import type { V1OwnerReference } from '@kubernetes/client-node';
-import type { CounterNamespace } from '../api/types';
-import { LABELS, MANAGED_BY } from '../api/names';
+import type { CounterNamespace } from '../../api/types';
+import { LABELS, MANAGED_BY } from '../../api/names';
 
 /** The controller owner reference every owned object carries, so the garbage collector removes it with its owner. */
 export function ownerReference(cns: CounterNamespace): V1OwnerReference {

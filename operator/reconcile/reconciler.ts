@@ -1,9 +1,9 @@
 import type { Client } from 'cassandra-driver';
-import type { Logger } from '../../runtime/observability/log';
-import { ConditionType, Reason, findCondition, type Condition } from '../api/conditions';
-import type { CounterNamespace, CounterNamespaceStatus } from '../api/types';
+import type { Logger } from '../../lib/log';
+import { ConditionType, Reason, findCondition, type Condition } from '../../api/conditions';
+import type { CounterNamespace, CounterNamespaceStatus } from '../../api/types';
 import type { OperatorConfig } from '../config';
-import { apiMessage, type KubeApi } from '../kube/api';
+import { apiMessage, type KubeApi } from '../kube-api';
 import { condition, type ReconcileContext } from './context';
 import { ensureFinalizer, handleDeletion } from './deletion';
 import { applyConfigMap, applyCronJob, markReady } from './owned-objects';

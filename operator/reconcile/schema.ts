@@ -1,5 +1,5 @@
-import { ConditionType, EventReason, Reason } from '../api/conditions';
-import { ConfigError, resolveCounterNamespace, type CounterNamespaceManifest } from '../../runtime/namespace/resolve';
+import { ConditionType, EventReason, Reason } from '../../api/conditions';
+import { ConfigError, resolveCounterNamespace, type CounterNamespaceManifest } from '../../api/resolve';
 import {
   KeyspaceOwnedError,
   NOT_TALLY,
@@ -9,8 +9,8 @@ import {
   setOwnership,
   type CounterNamespaceRef,
   type Ownership,
-} from '../../runtime/storage/schema';
-import { apiMessage } from '../kube/api';
+} from '../../store/schema';
+import { apiMessage } from '../kube-api';
 import { condition, conditionChanges, type ReconcileContext } from './context';
 import { Continue, failed, requeueAfter, type StepResult } from './step';
 

@@ -1,4 +1,4 @@
-import type { NamespaceConfig } from '../namespace/config';
+import type { NamespaceConfig } from '../../api/namespace-config';
 import type { Checkpoint } from '../storage/counter-store';
 import { cacheKey } from './keys';
 import type { Cache } from './memcached';

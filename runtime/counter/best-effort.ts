@@ -1,6 +1,6 @@
 import { cacheKey } from '../cache/keys';
 import { CacheUnavailableError, type Cache } from '../cache/memcached';
-import type { NamespaceConfig } from '../namespace/config';
+import type { NamespaceConfig } from '../../api/namespace-config';
 import { ApiError, unavailable } from './errors';
 import type { AddRequest, ClearRequest, CounterOps, CountReply } from './types';
 

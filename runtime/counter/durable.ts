@@ -1,15 +1,15 @@
 import type { RollupCache } from '../cache/rollup-cache';
-import type { NamespaceConfig } from '../namespace/config';
+import type { NamespaceConfig } from '../../api/namespace-config';
 import type { RuntimeMetrics } from '../observability/metrics';
 import { countAsOf } from '../rollup/count';
 import { immutableBefore, rollupCounter } from '../rollup/rollup';
 import { RollupQueues } from '../rollup/queues';
-import { isUnavailable } from '../storage/client';
+import { isUnavailable } from '../../store/client';
 import type { CounterEvent, CounterStore } from '../storage/counter-store';
 import { unavailable } from './errors';
 import type { AddRequest, ClearRequest, CounterOps, CountReply } from './types';
 import { WriteBoundsCache } from './write-bounds';
-import type { Logger } from '../observability/log';
+import type { Logger } from '../../lib/log';
 
 export interface DurableDeps {
   store: CounterStore;

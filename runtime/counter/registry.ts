@@ -1,12 +1,12 @@
 import type { Client } from 'cassandra-driver';
 import type { Cache } from '../cache/memcached';
 import { RollupCache } from '../cache/rollup-cache';
-import type { NamespaceConfig } from '../namespace/config';
+import type { NamespaceConfig } from '../../api/namespace-config';
 import type { NamespaceSnapshot } from '../namespace/source';
-import type { Logger } from '../observability/log';
+import type { Logger } from '../../lib/log';
 import type { RuntimeMetrics } from '../observability/metrics';
 import { CounterStore } from '../storage/counter-store';
-import { ensureSchema, readTable } from '../storage/schema';
+import { ensureSchema, readTable } from '../../store/schema';
 import { AccurateCounters } from './accurate';
 import { BestEffortCounters } from './best-effort';
 import { namespaceNotFound, unavailable } from './errors';

@@ -1,4 +1,4 @@
-import type { NamespaceConfig } from '../namespace/config';
+import type { NamespaceConfig } from '../../api/namespace-config';
 
 export interface IdempotencyToken {
   token: string;

@@ -1,7 +1,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { NamespaceRegistry } from '../counter/registry';
 import { ApiError } from '../counter/errors';
-import type { Logger } from '../observability/log';
+import type { Logger } from '../../lib/log';
 import type { RuntimeMetrics } from '../observability/metrics';
 import { sendError } from './counter-server';
 import { openApiDocument } from './openapi';

@@ -1,7 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Express } from 'express';
 import { ApiError } from '../counter/errors';
-import type { Logger } from '../observability/log';
+import type { Logger } from '../../lib/log';
 import type { RuntimeMetrics } from '../observability/metrics';
 import { COUNTER_OPS, type CounterOp, type OpContext } from './counter-ops';
 import { LIMITS } from './openapi';

@@ -1,4 +1,4 @@
-import { NAMESPACE_NAME_PATTERN } from '../namespace/config';
+import { NAMESPACE_NAME_PATTERN } from '../../api/namespace-config';
 
 /** Limits a request must stay within; the OpenAPI document states them and validation enforces them from it. */
 export const LIMITS = {

@@ -1,6 +1,6 @@
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
-import { toFieldErrors } from '../namespace/validate';
+import { toFieldErrors } from '../../api/validate';
 import { ApiError } from '../counter/errors';
 import { openApiDocument, type SchemaName } from './openapi';
 

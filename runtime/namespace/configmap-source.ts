@@ -1,10 +1,10 @@
 import { CoreV1Api, Watch, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { CONFIG_KEY, CONFIG_LABEL_VALUE, LABELS } from '../../operator/api/names';
-import { Informer, apiPath } from '../../operator/kube/informer';
+import { CONFIG_KEY, CONFIG_LABEL_VALUE, LABELS } from '../../api/names';
+import { Informer, apiPath } from '../../lib/kube/informer';
 import { loadNamespaceDocuments } from './load';
 import { dedupeByName, type NamespaceSnapshot, type NamespaceSource } from './source';
-import type { NamespaceConfig } from './config';
+import type { NamespaceConfig } from '../../api/namespace-config';
 
 /** Changes arriving together (a relist, several CounterNamespaces applied at once) make one snapshot. */
 const DEBOUNCE_MS = 50;

@@ -19,7 +19,7 @@ export function readNamespaceFiles(target: string): NamespaceSnapshot {
   } catch (err) {
     return { namespaces: [], errors: [`${target}: cannot read: ${(err as Error).message}`] };
   }
-  const loaded: { source: string; config: import('./config').NamespaceConfig }[] = [];
+  const loaded: { source: string; config: import('../../api/namespace-config').NamespaceConfig }[] = [];
   const errors: string[] = [];
   for (const file of files) {
     let text: string;

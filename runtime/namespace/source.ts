@@ -1,4 +1,4 @@
-import type { NamespaceConfig } from './config';
+import type { NamespaceConfig } from '../../api/namespace-config';
 
 /** Everything a source knows at one moment: the namespaces it holds and the documents it rejected. */
 export interface NamespaceSnapshot {

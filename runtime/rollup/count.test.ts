@@ -1,4 +1,4 @@
-import { resolveCounterNamespace } from '../namespace/resolve';
+import { resolveCounterNamespace } from '../../api/resolve';
 import type { CounterEvent, CounterStore, RollupRow, WindowSum } from '../storage/counter-store';
 import { countAsOf } from './count';
 

@@ -1,8 +1,8 @@
 import { policies, type Client } from 'cassandra-driver';
-import type { NamespaceConfig } from '../namespace/config';
+import type { NamespaceConfig } from '../../api/namespace-config';
 import { eventBucket, timeBucket, timeBucketsBetween } from './buckets';
 import { CoalescingClient } from './coalescing-client';
-import { qualified } from './cql';
+import { qualified } from '../../store/cql';
 
 export type EventKind = 'add' | 'clear';
 

@@ -1,6 +1,6 @@
 import * as http from 'node:http';
-import { resolveCounterNamespace } from '../../runtime/namespace/resolve';
-import { cassandraSettingsFromEnv, createCassandraClient } from '../../runtime/storage/client';
+import { resolveCounterNamespace } from '../../api/resolve';
+import { cassandraSettingsFromEnv, createCassandraClient } from '../../store/client';
 import { CounterStore } from '../../runtime/storage/counter-store';
 
 /**

@@ -2,18 +2,18 @@ import { randomUUID } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
 import type { Client } from 'cassandra-driver';
-import { installCounterNamespaceCrd } from '../../operator/kube/crd-install';
+import { installCounterNamespaceCrd } from '../../operator/crd-install';
 import { startOperator } from '../../operator/operator';
-import type { CounterNamespace } from '../../operator/api/types';
-import { resolveCounterNamespace } from '../../runtime/namespace/resolve';
-import { cassandraSettingsFromEnv } from '../../runtime/storage/client';
+import type { CounterNamespace } from '../../api/types';
+import { resolveCounterNamespace } from '../../api/resolve';
+import { cassandraSettingsFromEnv } from '../../store/client';
 import {
   createEventsTableCql,
   createKeyspaceCql,
   createRollupsTableCql,
   dropKeyspace,
   ownerComment,
-} from '../../runtime/storage/schema';
+} from '../../store/schema';
 import { deleteNamespace } from '../support/kube';
 
 const GROUP = { group: 'tally.dev', version: 'v1alpha1', plural: 'counternamespaces' };

@@ -1,5 +1,5 @@
 import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { installCounterNamespaceCrd } from '../../operator/kube/crd-install';
+import { installCounterNamespaceCrd } from '../../operator/crd-install';
 import { requireEnv } from './env';
 
 export function kubeConfig(): KubeConfig {

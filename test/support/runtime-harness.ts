@@ -7,8 +7,8 @@ import * as yaml from 'js-yaml';
 import pino from 'pino';
 import { FileNamespaceSource } from '../../runtime/namespace/file-source';
 import { startRuntime, type Runtime } from '../../runtime/server';
-import { createCassandraClient, cassandraSettingsFromEnv } from '../../runtime/storage/client';
-import { dropKeyspace } from '../../runtime/storage/schema';
+import { createCassandraClient, cassandraSettingsFromEnv } from '../../store/client';
+import { dropKeyspace } from '../../store/schema';
 import { repoRoot } from '../stack/paths';
 import { requireEnv } from './env';
 

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { BatchV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { Cache } from '../../../runtime/cache/memcached';
-import { CONFIG_KEY, configMapName, cronJobName } from '../../../operator/api/names';
+import { CONFIG_KEY, configMapName, cronJobName } from '../../../api/names';
 import { repoRoot } from '../../stack/paths';
 import { requireEnv } from '../../support/env';
 import { kubeConfig, waitFor } from '../../support/kube';

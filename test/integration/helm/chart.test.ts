@@ -256,7 +256,7 @@ describe('helm chart (helm/tally)', () => {
 
     it('wires the operator Deployment', () => {
       const op = find(objs, 'Deployment', operatorName);
-      expect(container(op).command).toEqual(['node', 'dist/runtime/cli/main.js', 'operator']);
+      expect(container(op).command).toEqual(['node', 'dist/cli/main.js', 'operator']);
       expect(container(op).image).toBe('tally-operator:0.1.0');
       expect(podSpec(op).serviceAccountName).toBe(operatorName);
       expect(envValue(op, 'CASSANDRA_CONTACT_POINTS')).toBe('cassandra:9042');
@@ -282,14 +282,7 @@ describe('helm chart (helm/tally)', () => {
 
     it('wires the runtime Deployment, Service and PodDisruptionBudget', () => {
       const rt = find(objs, 'Deployment', runtimeName);
-      expect(container(rt).command).toEqual([
-        'node',
-        'dist/runtime/cli/main.js',
-        'serve',
-        '--configmaps',
-        '--port',
-        '8080',
-      ]);
+      expect(container(rt).command).toEqual(['node', 'dist/cli/main.js', 'serve', '--configmaps', '--port', '8080']);
       expect(podSpec(rt).serviceAccountName).toBe(runtimeName);
       expect(envValue(rt, 'CASSANDRA_CONTACT_POINTS')).toBe('cassandra:9042');
       expect(envValue(rt, 'MEMCACHED_SERVERS')).toBe(`${memcachedName}.${NAMESPACE}.svc:11211`);

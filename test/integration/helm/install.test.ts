@@ -9,12 +9,12 @@ import {
   KubeConfig,
 } from '@kubernetes/client-node';
 import pino from 'pino';
-import { CRD_NAME } from '../../../operator/api/crd';
-import { configMapName, cronJobName } from '../../../operator/api/names';
-import { KubeApi } from '../../../operator/kube/api';
-import { LeaderElector } from '../../../operator/kube/leader-election';
+import { CRD_NAME } from '../../../api/crd';
+import { configMapName, cronJobName } from '../../../api/names';
+import { KubeApi } from '../../../operator/kube-api';
+import { LeaderElector } from '../../../lib/kube/leader-election';
 import { Reconciler } from '../../../operator/reconcile/reconciler';
-import { cassandraSettingsFromEnv, createCassandraClient } from '../../../runtime/storage/client';
+import { cassandraSettingsFromEnv, createCassandraClient } from '../../../store/client';
 import { repoRoot } from '../../stack/paths';
 import { requireEnv } from '../../support/env';
 import {

@@ -1,5 +1,5 @@
 import { CoreV1Api } from '@kubernetes/client-node';
-import { FINALIZER } from '../../../operator/api/names';
+import { FINALIZER } from '../../../api/names';
 import { createNamespace, customObjects, deleteNamespace, installCrd, kubeConfig } from '../../support/kube';
 import { uniqueSuffix } from '../../support/runtime-harness';
 

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
-import type { CounterNamespace } from '../../../operator/api/types';
+import type { CounterNamespace } from '../../../api/types';
 import { repoRoot } from '../../stack/paths';
 import { createNamespace, customObjects, deleteNamespace, installCrd, kubeConfig, waitFor } from '../../support/kube';
 import { dropKeyspaces, stackEnv, uniqueSuffix } from '../../support/runtime-harness';

@@ -13,8 +13,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { isDeepStrictEqual, promisify } from 'node:util';
-import { CRD_NAME, CRD_PLURAL, counterNamespaceCrd } from '../../../operator/api/crd';
-import type { CounterNamespace, CounterNamespaceSpec } from '../../../operator/api/types';
+import { CRD_NAME, CRD_PLURAL, counterNamespaceCrd } from '../../../api/crd';
+import type { CounterNamespace, CounterNamespaceSpec } from '../../../api/types';
 import {
   ConfigError,
   CRD_API_VERSION,
@@ -23,8 +23,8 @@ import {
   CRD_VERSION,
   defaultSpec,
   resolveCounterNamespace,
-} from '../../../runtime/namespace/resolve';
-import { DEFAULTS } from '../../../runtime/namespace/spec-schema';
+} from '../../../api/resolve';
+import { DEFAULTS } from '../../../api/spec-schema';
 import { requireEnv } from '../../support/env';
 
 const FIELD_MANAGER = 'tally-test';

@@ -1,6 +1,6 @@
 import { CoreV1Api, Watch, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import { randomUUID } from 'node:crypto';
-import { apiPath, Informer, objectKey } from '../../../operator/kube/informer';
+import { apiPath, Informer, objectKey } from '../../../lib/kube/informer';
 import type { TcpProxy } from '../../support/tcp-proxy';
 import { proxiedKubeConfig, Recorder, stackKubeConfig, statusOf } from './kube-support';
 

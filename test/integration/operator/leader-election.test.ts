@@ -1,6 +1,6 @@
 import { CoordinationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { randomUUID } from 'node:crypto';
-import { LeaderElector } from '../../../operator/kube/leader-election';
+import { LeaderElector } from '../../../lib/kube/leader-election';
 import type { TcpProxy } from '../../support/tcp-proxy';
 import { eventually, proxiedKubeConfig, Recorder, stackKubeConfig, statusOf } from './kube-support';
 

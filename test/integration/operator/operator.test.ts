@@ -1,12 +1,12 @@
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
-import { configMapName } from '../../../operator/api/names';
-import type { CounterNamespace } from '../../../operator/api/types';
+import { configMapName } from '../../../api/names';
+import type { CounterNamespace } from '../../../api/types';
 import type { OperatorConfig } from '../../../operator/config';
 import { startOperator, type Operator } from '../../../operator/operator';
 import { ConfigMapNamespaceSource } from '../../../runtime/namespace/configmap-source';
 import { startRuntime, type Runtime } from '../../../runtime/server';
-import { cassandraSettingsFromEnv } from '../../../runtime/storage/client';
+import { cassandraSettingsFromEnv } from '../../../store/client';
 import { createNamespace, customObjects, deleteNamespace, installCrd, kubeConfig, waitFor } from '../../support/kube';
 import { call, dropKeyspaces, stackEnv, uniqueSuffix } from '../../support/runtime-harness';
 

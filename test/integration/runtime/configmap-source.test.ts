@@ -1,6 +1,6 @@
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
-import { CONFIG_KEY, CONFIG_LABEL_VALUE, LABELS } from '../../../operator/api/names';
+import { CONFIG_KEY, CONFIG_LABEL_VALUE, LABELS } from '../../../api/names';
 import { ConfigMapNamespaceSource } from '../../../runtime/namespace/configmap-source';
 import type { NamespaceSnapshot } from '../../../runtime/namespace/source';
 import { createNamespace, customObjects, deleteNamespace, installCrd, kubeConfig } from '../../support/kube';

@@ -4,12 +4,12 @@ import { cacheKey } from '../../../runtime/cache/keys';
 import { Cache } from '../../../runtime/cache/memcached';
 import { RollupCache } from '../../../runtime/cache/rollup-cache';
 import { ApiError } from '../../../runtime/counter/errors';
-import { resolveCounterNamespace } from '../../../runtime/namespace/resolve';
+import { resolveCounterNamespace } from '../../../api/resolve';
 import { countAsOf } from '../../../runtime/rollup/count';
 import { rollupCounter } from '../../../runtime/rollup/rollup';
-import { cassandraSettingsFromEnv, createCassandraClient } from '../../../runtime/storage/client';
+import { cassandraSettingsFromEnv, createCassandraClient } from '../../../store/client';
 import { CounterStore } from '../../../runtime/storage/counter-store';
-import { dropKeyspace, ensureSchema } from '../../../runtime/storage/schema';
+import { dropKeyspace, ensureSchema } from '../../../store/schema';
 import { requireEnv } from '../../support/env';
 import { stackEnv, uniqueSuffix } from '../../support/runtime-harness';
 

@@ -1,6 +1,6 @@
 import type { Client } from 'cassandra-driver';
-import { resolveCounterNamespace } from '../../../runtime/namespace/resolve';
-import { cassandraSettingsFromEnv, createCassandraClient } from '../../../runtime/storage/client';
+import { resolveCounterNamespace } from '../../../api/resolve';
+import { cassandraSettingsFromEnv, createCassandraClient } from '../../../store/client';
 import {
   KeyspaceOwnedError,
   dropKeyspace,
@@ -8,7 +8,7 @@ import {
   parseOwnerComment,
   readReplication,
   readTable,
-} from '../../../runtime/storage/schema';
+} from '../../../store/schema';
 import { stackEnv, uniqueSuffix } from '../../support/runtime-harness';
 
 describe('ensureSchema against Cassandra', () => {

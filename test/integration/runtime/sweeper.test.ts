@@ -4,8 +4,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as yaml from 'js-yaml';
-import { resolveCounterNamespace } from '../../../runtime/namespace/resolve';
-import { cassandraSettingsFromEnv, createCassandraClient } from '../../../runtime/storage/client';
+import { resolveCounterNamespace } from '../../../api/resolve';
+import { cassandraSettingsFromEnv, createCassandraClient } from '../../../store/client';
 import { CounterStore } from '../../../runtime/storage/counter-store';
 import { repoRoot } from '../../stack/paths';
 import {

@@ -36,7 +36,7 @@ export const operator: Component = {
 
   async start(env): Promise<Endpoint> {
     const k8s = await import('@kubernetes/client-node');
-    const { installCounterNamespaceCrd } = await import('../../../operator/kube/crd-install');
+    const { installCounterNamespaceCrd } = await import('../../../operator/crd-install');
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(env.KUBECONFIG!);
     await installCounterNamespaceCrd(kc, 'tally-stack');
@@ -46,7 +46,7 @@ export const operator: Component = {
     const record = startProcess(
       PROCESS,
       process.execPath,
-      [path.join(repoRoot(), 'dist', 'runtime', 'cli', 'main.js'), 'operator'],
+      [path.join(repoRoot(), 'dist', 'cli', 'main.js'), 'operator'],
       {
         env: {
           ...process.env,

@@ -12,8 +12,11 @@ const PROCESS = 'tally-runtime';
 export const EXAMPLES_NAMESPACE = 'default';
 const SERVE_ARGS = ['serve', '--configmaps', '--watch-namespaces', EXAMPLES_NAMESPACE];
 
+/** The compiled product folders (everything `tally` runs), not the tests. */
+const PRODUCT_DIRS = ['api', 'lib', 'store', 'runtime', 'operator', 'cli'];
+
 function distDir(): string {
-  return path.join(repoRoot(), 'dist', 'runtime');
+  return path.join(repoRoot(), 'dist');
 }
 
 function listFiles(dir: string): string[] {
@@ -46,16 +49,16 @@ export const runtime: Component = {
   install() {
     if (!fs.existsSync(path.join(distDir(), 'cli', 'main.js'))) {
       return Promise.reject(
-        new Error('runtime: dist/runtime/cli/main.js is missing; run `npm run build` (npm run up and npm test do)'),
+        new Error('runtime: dist/cli/main.js is missing; run `npm run build` (npm run up and npm test do)'),
       );
     }
     return Promise.resolve();
   },
 
-  /** The compiled runtime and operator (the runtime imports operator code for its ConfigMap source). */
+  /** The compiled `tally` command: the runtime and operator components restart when any of it changes. */
   fingerprint() {
     const hash = createHash('sha256').update(JSON.stringify(SERVE_ARGS));
-    const files = [...listFiles(distDir()), ...listFiles(path.join(repoRoot(), 'dist', 'operator'))].sort();
+    const files = PRODUCT_DIRS.flatMap((dir) => listFiles(path.join(distDir(), dir))).sort();
     for (const file of files) hash.update(file).update(fs.readFileSync(file));
     return hash.digest('hex').slice(0, 16);
   },

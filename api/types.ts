@@ -1,6 +1,6 @@
 import type { V1ObjectMeta } from '@kubernetes/client-node';
-import type { CRD_GROUP, CRD_KIND, CRD_VERSION } from '../../runtime/namespace/resolve';
-import type { counterNamespaceSpecSchema } from '../../runtime/namespace/spec-schema';
+import type { CRD_GROUP, CRD_KIND, CRD_VERSION } from './resolve';
+import type { counterNamespaceSpecSchema } from './spec-schema';
 import type { FromSchema } from './from-schema';
 import type { conditionSchema, counterNamespaceStatusSchema } from './status-schema';
 

@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
-import { FileNamespaceSource } from '../namespace/file-source';
-import type { NamespaceSource } from '../namespace/source';
-import { createLogger } from '../observability/log';
-import { startRuntime } from '../server';
+import { FileNamespaceSource } from '../runtime/namespace/file-source';
+import type { NamespaceSource } from '../runtime/namespace/source';
+import { createLogger } from '../lib/log';
+import { startRuntime } from '../runtime/server';
 import { boolOption, intOption, stringOption, untilStopSignal } from './options';
 
 export const serveHelp = `usage: tally serve [options]
@@ -72,7 +72,7 @@ async function namespaceSource(
   if (fromConfigMaps && values.namespaces) throw usage('use either --namespaces PATH or --configmaps, not both');
   if (fromConfigMaps) {
     const { KubeConfig } = await import('@kubernetes/client-node');
-    const { ConfigMapNamespaceSource } = await import('../namespace/configmap-source');
+    const { ConfigMapNamespaceSource } = await import('../runtime/namespace/configmap-source');
     const kc = new KubeConfig();
     kc.loadFromDefault();
     const watch = (stringOption(values['watch-namespaces'], 'TALLY_WATCH_NAMESPACES') ?? '')

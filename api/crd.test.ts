@@ -7,8 +7,8 @@ import {
   CRD_KIND,
   CRD_VERSION,
   type CounterNamespaceSpec as HandWrittenSpec,
-} from '../../runtime/namespace/resolve';
-import { DEFAULTS } from '../../runtime/namespace/spec-schema';
+} from './resolve';
+import { DEFAULTS } from './spec-schema';
 import {
   CRD_FILE,
   CRD_NAME,

@@ -1,5 +1,5 @@
-import { CONFIG_API_VERSION, CONFIG_KIND, NAMESPACE_NAME_PATTERN, namespaceConfigSchema } from './config';
-import type { NamespaceConfig, Replication } from './config';
+import { CONFIG_API_VERSION, CONFIG_KIND, NAMESPACE_NAME_PATTERN, namespaceConfigSchema } from './namespace-config';
+import type { NamespaceConfig, Replication } from './namespace-config';
 import { counterNamespaceSpecSchema, type CounterType } from './spec-schema';
 import { compileChecker, describeErrors, type FieldError } from './validate';
 

@@ -1,10 +1,10 @@
 import { parseArgs } from 'node:util';
-import { Cache, cacheSettingsFromEnv } from '../cache/memcached';
-import { RollupCache } from '../cache/rollup-cache';
-import { readNamespaceFiles } from '../namespace/file-source';
-import { sweep, type SweepSummary } from '../rollup/sweeper';
-import { cassandraSettingsFromEnv, createCassandraClient } from '../storage/client';
-import { CounterStore } from '../storage/counter-store';
+import { Cache, cacheSettingsFromEnv } from '../runtime/cache/memcached';
+import { RollupCache } from '../runtime/cache/rollup-cache';
+import { readNamespaceFiles } from '../runtime/namespace/file-source';
+import { sweep, type SweepSummary } from '../runtime/rollup/sweeper';
+import { cassandraSettingsFromEnv, createCassandraClient } from '../store/client';
+import { CounterStore } from '../runtime/storage/counter-store';
 import { stringOption } from './options';
 
 export const rollupHelp = `usage: tally rollup [options]

@@ -1,5 +1,5 @@
 import type { Client } from 'cassandra-driver';
-import type { NamespaceConfig, Replication } from '../namespace/config';
+import type { NamespaceConfig, Replication } from '../api/namespace-config';
 import { datacenterLiteral, ident, int, qualified, stringLiteral } from './cql';
 
 /**

@@ -1,7 +1,7 @@
 /**
  * The CounterNamespace spec as a JSON Schema: the one source for the CRD's OpenAPI schema (crds/ is generated from
  * it), for the defaults the API server applies, and for file mode, where the runtime applies the same defaults with
- * Ajv. Every field is typed and there is no $ref; operator/api/crd.ts makes it structural for Kubernetes (drops
+ * Ajv. Every field is typed and there is no $ref; ./crd.ts makes it structural for Kubernetes (drops
  * `additionalProperties: false`, turns `propertyNames` into CEL) and adds the CEL rules (immutability, cross-field).
  */
 

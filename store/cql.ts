@@ -1,4 +1,4 @@
-import { CQL_IDENTIFIER_PATTERN, DATACENTER_PATTERN } from '../namespace/spec-schema';
+import { CQL_IDENTIFIER_PATTERN, DATACENTER_PATTERN } from '../api/spec-schema';
 
 const identifier = new RegExp(CQL_IDENTIFIER_PATTERN);
 const datacenter = new RegExp(DATACENTER_PATTERN);

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { createLogger } from '../observability/log';
+import { createLogger } from '../lib/log';
 import { untilStopSignal } from './options';
 
 export const operatorHelp = `usage: tally operator [options]
@@ -45,8 +45,8 @@ export async function runOperator(argv: string[]): Promise<number> {
   };
   // Loaded here, not at the top: `tally serve` and `tally rollup` never pay for the Kubernetes client.
   const { KubeConfig } = await import('@kubernetes/client-node');
-  const { operatorConfigFromEnv } = await import('../../operator/config');
-  const { startOperator } = await import('../../operator/operator');
+  const { operatorConfigFromEnv } = await import('../operator/config');
+  const { startOperator } = await import('../operator/operator');
   const config = operatorConfigFromEnv(env);
   const kc = new KubeConfig();
   kc.loadFromDefault();

@@ -1,6 +1,6 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import * as net from 'node:net';
-import { KubeApi } from './api';
+import { KubeApi } from './kube-api';
 
 /** An API server that accepts connections and never answers: a half-open connection or a hung apiserver. */
 async function silentServer(): Promise<{ url: string; close: () => Promise<void> }> {

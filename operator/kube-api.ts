@@ -7,10 +7,10 @@ import {
   type KubeConfig,
   type KubernetesObject,
 } from '@kubernetes/client-node';
-import { CRD_GROUP, CRD_VERSION } from '../../runtime/namespace/resolve';
+import { CRD_GROUP, CRD_VERSION } from '../api/resolve';
 import type { CounterNamespace, CounterNamespaceStatus } from '../api/types';
 import { FIELD_MANAGER, PLURAL } from '../api/names';
-import { makeBoundedApiClient } from './request';
+import { makeBoundedApiClient } from '../lib/kube/request';
 
 /** The longest any of the reconciler's Kubernetes calls may take before it fails (and the reconcile is retried). */
 export const KUBE_CALL_TIMEOUT_MS = 30_000;

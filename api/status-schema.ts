@@ -1,6 +1,6 @@
 /**
  * The CounterNamespace status as a (structural) JSON Schema: the one source of the CRD's status schema and of the
- * `CounterNamespaceStatus` and `Condition` types (operator/api/types.ts derives them). Only the operator writes
+ * `CounterNamespaceStatus` and `Condition` types (./types.ts derives them). Only the operator writes
  * status, through the /status subresource; the API server checks what it writes against this schema.
  */
 
