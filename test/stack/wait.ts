@@ -1,9 +1,10 @@
+import { messageOf } from '../../lib/errors';
 import { StackError } from './log';
 
 export interface WaitOptions {
-  /** What is being waited for, as it should read in an error: "Cassandra to answer CQL". */
-  what: string;
-  timeoutMs: number;
+  /** Default 30 s. */
+  timeoutMs?: number;
+  /** Default 100 ms. */
   intervalMs?: number;
   /** Named in the error so the reader knows where to look. */
   logPath?: string;
@@ -12,29 +13,34 @@ export interface WaitOptions {
 }
 
 /**
- * Polls `probe` until it returns true. A probe that throws counts as "not yet"; its last error is reported if the
- * wait fails, because that is usually the real cause.
+ * The one polling loop of the stack and the tests: calls `probe` until it returns a value other than undefined or
+ * false, and resolves to that value. A probe that throws counts as "not yet"; the error of the last try is reported
+ * if the wait fails, because that is usually the real cause, so a probe can throw to say what it saw.
  */
-export async function waitUntil(probe: () => Promise<boolean>, opts: WaitOptions): Promise<void> {
-  const deadline = Date.now() + opts.timeoutMs;
-  const interval = opts.intervalMs ?? 250;
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  opts: WaitOptions = {},
+): Promise<T> {
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const deadline = Date.now() + timeoutMs;
   let lastError = '';
   for (;;) {
     try {
-      if (await probe()) return;
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+      lastError = '';
     } catch (err) {
-      lastError = err instanceof Error ? err.message : String(err);
+      lastError = messageOf(err).split('\n')[0]!;
     }
     const where = opts.logPath ? `; see its log at ${opts.logPath}` : '';
-    const cause = lastError ? ` (last error: ${lastError})` : '';
+    const cause = lastError ? ` (last seen: ${lastError})` : '';
     if (opts.stillRunning && !opts.stillRunning()) {
-      throw new StackError(`waiting for ${opts.what}: the process exited${cause}${where}`);
+      throw new StackError(`waiting for ${what}: the process exited${cause}${where}`);
     }
     if (Date.now() > deadline) {
-      throw new StackError(
-        `waiting for ${opts.what}: not ready after ${Math.round(opts.timeoutMs / 1000)} s${cause}${where}`,
-      );
+      throw new StackError(`waiting for ${what}: not the case after ${timeoutMs} ms${cause}${where}`);
     }
-    await new Promise((r) => setTimeout(r, interval));
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 100));
   }
 }

@@ -4,7 +4,7 @@ import type { Component, Endpoint, Probe } from '../component';
 import { stackScript, stateDir } from '../paths';
 import { freePort } from '../ports';
 import { isAlive, logPath, runCommand, startProcess } from '../processes';
-import { waitUntil } from '../wait';
+import { waitFor } from '../wait';
 
 const PROCESS = 'cassandra';
 /** The datacenter cassandra-cmd.sh names in cassandra-rackdc.properties. */
@@ -57,13 +57,16 @@ export const cassandra: Component = {
       String(jmxPort),
     ]);
     const address = `127.0.0.1:${nativePort}`;
-    await waitUntil(async () => (await cassandraVersion(address, LOCAL_DC)).startsWith('5.'), {
-      what: `Cassandra to answer CQL on ${address}`,
-      timeoutMs: 180_000,
-      intervalMs: 1000,
-      logPath: `${path.join(dir, 'logs', 'system.log')} (console: ${logPath(PROCESS)})`,
-      stillRunning: () => isAlive(record),
-    });
+    await waitFor(
+      `Cassandra to answer CQL on ${address}`,
+      async () => (await cassandraVersion(address, LOCAL_DC)).startsWith('5.'),
+      {
+        timeoutMs: 180_000,
+        intervalMs: 1000,
+        logPath: `${path.join(dir, 'logs', 'system.log')} (console: ${logPath(PROCESS)})`,
+        stillRunning: () => isAlive(record),
+      },
+    );
     return { address, env: { CASSANDRA_CONTACT_POINTS: address, CASSANDRA_LOCAL_DC: LOCAL_DC } };
   },
 

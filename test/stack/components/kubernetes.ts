@@ -10,7 +10,7 @@ import { freePort } from '../ports';
 import { cacheDir, ensureDir, stackScript, stateDir } from '../paths';
 import { isAlive, type ProcessRecord, runCommand, startProcess } from '../processes';
 import { versions } from '../versions';
-import { waitUntil } from '../wait';
+import { waitFor } from '../wait';
 
 const ETCD = 'etcd';
 const APISERVER = 'kube-apiserver';
@@ -150,7 +150,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
  * Waits on `probe` while `waited` and the processes it depends on run. The error names the component, the process that
  * died (if one did) or else the awaited one, and that process's log.
  */
-async function waitFor(
+async function waitForProcess(
   probe: () => Promise<boolean>,
   what: string,
   waited: ProcessRecord,
@@ -160,8 +160,7 @@ async function waitFor(
 ): Promise<void> {
   const all = [...alsoNeeded, waited];
   try {
-    await waitUntil(probe, {
-      what,
+    await waitFor(what, probe, {
       timeoutMs,
       intervalMs,
       logPath: waited.logPath,
@@ -264,7 +263,7 @@ export const kubernetes: Component = {
     );
     // The API server is started without waiting for etcd (it retries its connection while it initialises, which takes
     // longer than etcd's start); etcd is checked on its own so that a failing etcd is named as such.
-    await waitFor(
+    await waitForProcess(
       async () => {
         const r = await get(`${etcdUrl}/health`, {}, 2000);
         return r.status === 200 && /"health":\s*"true"/.test(r.body);
@@ -276,7 +275,7 @@ export const kubernetes: Component = {
     );
     const etcdReady = Date.now();
     const tls = adminTls();
-    await waitFor(
+    await waitForProcess(
       async () => {
         const r = await get(`${server}/readyz`, tls, 3000);
         return r.status === 200 && r.body.trim() === 'ok';
@@ -307,7 +306,7 @@ export const kubernetes: Component = {
       '--profiling=false',
     ]);
     const cmHealth = `https://127.0.0.1:${cmPort}/healthz`;
-    await waitFor(
+    await waitForProcess(
       async () => {
         const r = await get(cmHealth, { rejectUnauthorized: false }, 3000);
         return r.status === 200 && r.body.trim() === 'ok';
@@ -319,7 +318,7 @@ export const kubernetes: Component = {
     );
     // Its controllers really run once the ServiceAccount controller has given namespace "default" its account: until
     // then pods (and so Jobs) in that namespace are refused by admission.
-    await waitFor(
+    await waitForProcess(
       async () => (await get(`${server}/api/v1/namespaces/default/serviceaccounts/default`, tls, 3000)).status === 200,
       'kube-controller-manager to create the ServiceAccount default/default',
       controllerManager,

@@ -3,7 +3,7 @@ import type { Component, Endpoint, Probe } from '../component';
 import { freePort } from '../ports';
 import { isAlive, logPath, runCommand, startProcess } from '../processes';
 import { stackScript } from '../paths';
-import { waitUntil } from '../wait';
+import { waitFor } from '../wait';
 
 const PROCESS = 'memcached';
 
@@ -75,12 +75,15 @@ export const memcached: Component = {
       '2',
     ]);
     const address = `127.0.0.1:${port}`;
-    await waitUntil(async () => (await memcachedVersion(address)).length > 0, {
-      what: `memcached to answer "version" on ${address}`,
-      timeoutMs: 15000,
-      logPath: logPath(PROCESS),
-      stillRunning: () => isAlive(record),
-    });
+    await waitFor(
+      `memcached to answer "version" on ${address}`,
+      async () => (await memcachedVersion(address)).length > 0,
+      {
+        timeoutMs: 15000,
+        logPath: logPath(PROCESS),
+        stillRunning: () => isAlive(record),
+      },
+    );
     return { address, env: { MEMCACHED_SERVERS: address } };
   },
 

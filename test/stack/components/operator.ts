@@ -4,7 +4,7 @@ import type { Component, Endpoint, Probe } from '../component';
 import { repoRoot } from '../paths';
 import { freePort } from '../ports';
 import { isAlive, logPath, startProcess } from '../processes';
-import { waitUntil } from '../wait';
+import { waitFor } from '../wait';
 import { EXAMPLES_NAMESPACE, runtime } from './runtime';
 
 const PROCESS = 'tally-operator';
@@ -59,12 +59,15 @@ export const operator: Component = {
       },
     );
     const url = `http://127.0.0.1:${port}`;
-    await waitUntil(async () => (await getJson(`${url}/healthz`)).status === 200, {
-      what: `the operator to answer ${url}/healthz`,
-      timeoutMs: 60_000,
-      logPath: logPath(PROCESS),
-      stillRunning: () => isAlive(record),
-    });
+    await waitFor(
+      `the operator to answer ${url}/healthz`,
+      async () => (await getJson(`${url}/healthz`)).status === 200,
+      {
+        timeoutMs: 60_000,
+        logPath: logPath(PROCESS),
+        stillRunning: () => isAlive(record),
+      },
+    );
 
     const examples = fs
       .readdirSync(path.join(repoRoot(), 'examples'))
@@ -81,7 +84,8 @@ export const operator: Component = {
       }
     }
     const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-    await waitUntil(
+    await waitFor(
+      `the example CounterNamespaces (${names.join(', ')}) to be Ready`,
       async () => {
         for (const name of names) {
           const cns = (await custom.getNamespacedCustomObject({
@@ -98,7 +102,6 @@ export const operator: Component = {
         return true;
       },
       {
-        what: `the example CounterNamespaces (${names.join(', ')}) to be Ready`,
         timeoutMs: 120_000,
         logPath: logPath(PROCESS),
         stillRunning: () => isAlive(record),

@@ -5,7 +5,7 @@ import type { Component, Endpoint, Probe } from '../component';
 import { repoRoot } from '../paths';
 import { freePort } from '../ports';
 import { isAlive, logPath, startProcess } from '../processes';
-import { waitUntil } from '../wait';
+import { waitFor } from '../wait';
 
 const PROCESS = 'tally-runtime';
 /** The Kubernetes namespace `npm run up` applies examples/ to, where the operator and the runtime look. */
@@ -72,12 +72,15 @@ export const runtime: Component = {
       { env: { ...process.env, ...env } },
     );
     const url = `http://127.0.0.1:${port}`;
-    await waitUntil(async () => (await getJson(`${url}/readyz`)).status === 200, {
-      what: `the Tally runtime to be ready at ${url}/readyz`,
-      timeoutMs: 60_000,
-      logPath: logPath(PROCESS),
-      stillRunning: () => isAlive(record),
-    });
+    await waitFor(
+      `the Tally runtime to be ready at ${url}/readyz`,
+      async () => (await getJson(`${url}/readyz`)).status === 200,
+      {
+        timeoutMs: 60_000,
+        logPath: logPath(PROCESS),
+        stillRunning: () => isAlive(record),
+      },
+    );
     return { address: url, env: { TALLY_URL: url } };
   },
 
