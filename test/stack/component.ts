@@ -14,9 +14,10 @@ export interface Component {
   install(): Promise<void>;
   /**
    * Starts the service's processes and waits for real readiness; returns what clients need to reach it. `env` holds
-   * what the earlier phases' components wrote (CASSANDRA_CONTACT_POINTS, ...).
+   * what the earlier phases' components wrote (CASSANDRA_CONTACT_POINTS, ...). `previous` is the endpoint of an earlier
+   * start that is gone: its ports are taken again where they are free (ports.ts portOr).
    */
-  start(env: Record<string, string>): Promise<Endpoint>;
+  start(env: Record<string, string>, previous?: Endpoint): Promise<Endpoint>;
   /** Changes when what the service runs changes (e.g. a rebuilt dist/): a running one with another is restarted. */
   fingerprint?(): string;
   /** Asks the service itself whether it answers, and which version it is. */
@@ -31,6 +32,8 @@ export interface Endpoint {
   /** Written to .tally/env. */
   env: Record<string, string>;
   fingerprint?: string;
+  /** The ports the service listens on, by role, so a restart can take the same ones. */
+  ports?: Record<string, number>;
 }
 
 export interface Probe {

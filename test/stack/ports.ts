@@ -68,6 +68,19 @@ export async function freePort(): Promise<number> {
   );
 }
 
+/**
+ * The port a component had before (from its recorded endpoint) when it is free again, so that a service that died
+ * comes back on its address, as a restarted node would, and its clients keep working; else a new free port.
+ */
+export async function portOr(previous: number | undefined): Promise<number> {
+  // Not checked against handedOut: in a long-lived process (tests) this component itself was handed it before.
+  if (previous !== undefined && (await tryListen(previous)) === previous) {
+    handedOut.add(previous);
+    return previous;
+  }
+  return freePort();
+}
+
 /** True when something accepts TCP connections on host:port. */
 export function isListening(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
   return new Promise((resolve) => {

@@ -2,8 +2,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Component, Endpoint } from './component';
-import { isAlive, startProcess, type ProcessRecord } from './processes';
-import { registerTestRun, releaseTestRun, up } from './stack';
+import { isListening, portOr } from './ports';
+import { isAlive, readRecord, startProcess, type ProcessRecord } from './processes';
+import { down, registerTestRun, releaseTestRun, up } from './stack';
+import { waitFor } from './wait';
 
 /** A component that runs a real process (`sleep`) and then becomes ready or fails, as its `ready` says. */
 function fakeComponent(name: string, ready: boolean, records: Map<string, ProcessRecord>): Component {
@@ -65,5 +67,80 @@ describe('the stack when a component fails to start', () => {
     } finally {
       for (const r of records.values()) if (isAlive(r)) process.kill(-r.pid, 'SIGKILL');
     }
+  });
+});
+
+/**
+ * A component whose process really listens on a TCP port (a small node server), taken with portOr like the real
+ * components, and named by FAKE_URL when external.
+ */
+function listeningComponent(starts: Endpoint[]): Component {
+  const processName = 'fake-listener';
+  return {
+    name: 'listener',
+    phase: 0,
+    externalVars: ['FAKE_URL'],
+    fromEnvironment: (env) => (env.FAKE_URL ? { address: env.FAKE_URL, env: { FAKE_URL: env.FAKE_URL } } : undefined),
+    install: () => Promise.resolve(),
+    async start(_env, previous): Promise<Endpoint> {
+      const port = await portOr(previous?.ports?.http);
+      const record = startProcess(processName, process.execPath, [
+        '-e',
+        `require('node:net').createServer((s) => s.end()).listen(${port}, '127.0.0.1')`,
+      ]);
+      const address = `127.0.0.1:${port}`;
+      await waitFor(`the fake listener on ${address}`, () => isListening('127.0.0.1', port), {
+        stillRunning: () => isAlive(record),
+      });
+      const endpoint = { address, env: { FAKE_URL: address }, ports: { http: port } };
+      starts.push(endpoint);
+      return endpoint;
+    },
+    probe: async (endpoint) => {
+      const [host, port] = endpoint.address.split(':');
+      return { ok: await isListening(host!, Number(port)) };
+    },
+    processes: [processName],
+  };
+}
+
+describe('the stack restarting a component', () => {
+  const previousStateDir = process.env.TALLY_STATE_DIR;
+  let stateDir: string;
+
+  beforeEach(() => {
+    stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-stack-'));
+    process.env.TALLY_STATE_DIR = stateDir;
+  });
+
+  afterEach(async () => {
+    await down(undefined, [listeningComponent([])]);
+    delete process.env.FAKE_URL;
+    if (previousStateDir === undefined) delete process.env.TALLY_STATE_DIR;
+    else process.env.TALLY_STATE_DIR = previousStateDir;
+    fs.rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it('brings a component that died back on its recorded address', async () => {
+    const starts: Endpoint[] = [];
+    const all = [listeningComponent(starts)];
+    await up('up', all);
+    process.kill(-readRecord('fake-listener')!.pid, 'SIGKILL');
+    await waitFor('the killed listener to be gone', () => !isAlive(readRecord('fake-listener')));
+    const again = await up('up', all);
+    expect(again.started).toEqual(['listener']);
+    expect(starts).toHaveLength(2);
+    expect(starts[1]!.address).toBe(starts[0]!.address);
+  });
+
+  it('still manages its own services when the environment names them (after `. .tally/env`)', async () => {
+    const starts: Endpoint[] = [];
+    const all = [listeningComponent(starts)];
+    const first = await up('up', all);
+    process.env.FAKE_URL = first.env.FAKE_URL;
+    await up('up', all);
+    await down(undefined, all);
+    // Treated as external, `down` would have left the process running.
+    expect(isAlive(readRecord('fake-listener'))).toBe(false);
   });
 });

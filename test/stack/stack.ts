@@ -93,12 +93,12 @@ async function upLocked(by: 'up' | 'test', all: Component[]): Promise<UpResult> 
       by,
     );
     // Installs run in parallel (downloads and builds overlap); starts too, each waiting on its own readiness.
-    await Promise.all(toStart.map((c) => c.install()));
+    await Promise.all(toStart.map(({ component }) => component.install()));
     const env = envOf(state);
     const results = await Promise.allSettled(
-      toStart.map(async (c) => {
+      toStart.map(async ({ component: c, previous }) => {
         say(`${c.name}: starting`);
-        const endpoint = await startOrStop(c, env);
+        const endpoint = await startOrStop(c, env, previous);
         const fingerprint = c.fingerprint?.();
         state.components[c.name] = {
           managed: true,
@@ -124,9 +124,9 @@ async function upLocked(by: 'up' | 'test', all: Component[]): Promise<UpResult> 
  * Starts a component; when it fails to become ready, stops whatever of it is still running (a process that never
  * answered, or one still starting after the deadline) so that a failed start leaves nothing behind. Its log stays.
  */
-async function startOrStop(c: Component, env: Record<string, string>): Promise<Endpoint> {
+async function startOrStop(c: Component, env: Record<string, string>, previous?: Endpoint): Promise<Endpoint> {
   try {
-    return await c.start(env);
+    return await c.start(env, previous);
   } catch (err) {
     await stopComponent(c);
     throw err;
@@ -146,16 +146,25 @@ function envOf(state: StackState): Record<string, string> {
   return env;
 }
 
+interface ToStart {
+  component: Component;
+  /** The endpoint of an earlier start that is gone or outdated: the new start takes its ports again. */
+  previous?: Endpoint;
+}
+
 /**
  * Decides, per component, whether to use an existing service (named by the environment), keep what an earlier `up`
  * started (if it still answers and runs the same build), or start it; returns those to start.
  */
-async function plan(state: StackState, phase: Component[], by: 'up' | 'test'): Promise<Component[]> {
-  const toStart: Component[] = [];
+async function plan(state: StackState, phase: Component[], by: 'up' | 'test'): Promise<ToStart[]> {
+  const toStart: ToStart[] = [];
   await Promise.all(
     phase.map(async (c) => {
+      const previous = state.components[c.name];
       const external = c.fromEnvironment(process.env);
-      if (external) {
+      // After `. .tally/env` the environment names the stack's own services: they are still the stack's to manage.
+      const ours = previous?.managed === true && external?.address === previous.endpoint.address;
+      if (external && !ours) {
         const probe = await safeProbe(c, external);
         if (!probe.ok) {
           throw new Error(
@@ -166,7 +175,6 @@ async function plan(state: StackState, phase: Component[], by: 'up' | 'test'): P
         state.components[c.name] = { managed: false, endpoint: external };
         return;
       }
-      const previous = state.components[c.name];
       if (previous?.managed) {
         const probe = processesAlive(c)
           ? await safeProbe(c, previous.endpoint)
@@ -185,7 +193,7 @@ async function plan(state: StackState, phase: Component[], by: 'up' | 'test'): P
       // Whatever is left of an earlier start is stopped before starting afresh.
       await stopComponent(c);
       delete state.components[c.name];
-      toStart.push(c);
+      toStart.push({ component: c, ...(previous?.managed ? { previous: previous.endpoint } : {}) });
     }),
   );
   return toStart;

@@ -2,7 +2,7 @@ import { Client } from 'cassandra-driver';
 import * as path from 'node:path';
 import type { Component, Endpoint, Probe } from '../component';
 import { stackScript, stateDir } from '../paths';
-import { freePort } from '../ports';
+import { portOr } from '../ports';
 import { isAlive, logPath, runCommand, startProcess } from '../processes';
 import { waitFor } from '../wait';
 
@@ -46,8 +46,10 @@ export const cassandra: Component = {
     await runCommand('bash', [stackScript('install-cassandra.sh')]);
   },
 
-  async start(): Promise<Endpoint> {
-    const [nativePort, storagePort, jmxPort] = [await freePort(), await freePort(), await freePort()];
+  async start(_env, previous): Promise<Endpoint> {
+    const nativePort = await portOr(previous?.ports?.native);
+    const storagePort = await portOr(previous?.ports?.storage);
+    const jmxPort = await portOr(previous?.ports?.jmx);
     const dir = path.join(stateDir(), 'cassandra');
     const record = startProcess(PROCESS, 'bash', [
       stackScript('cassandra-cmd.sh'),
@@ -67,7 +69,11 @@ export const cassandra: Component = {
         stillRunning: () => isAlive(record),
       },
     );
-    return { address, env: { CASSANDRA_CONTACT_POINTS: address, CASSANDRA_LOCAL_DC: LOCAL_DC } };
+    return {
+      address,
+      env: { CASSANDRA_CONTACT_POINTS: address, CASSANDRA_LOCAL_DC: LOCAL_DC },
+      ports: { native: nativePort, storage: storagePort, jmx: jmxPort },
+    };
   },
 
   async probe(endpoint): Promise<Probe> {

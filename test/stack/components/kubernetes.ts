@@ -6,7 +6,7 @@ import * as yaml from 'js-yaml';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Component, Endpoint, Probe } from '../component';
 import { say, StackError } from '../log';
-import { freePort } from '../ports';
+import { portOr } from '../ports';
 import { cacheDir, ensureDir, stackScript, stateDir } from '../paths';
 import { isAlive, type ProcessRecord, runCommand, startProcess } from '../processes';
 import { versions } from '../versions';
@@ -206,7 +206,7 @@ export const kubernetes: Component = {
     await runCommand('bash', [stackScript('build-go-tools.sh'), 'kube']);
   },
 
-  async start(): Promise<Endpoint> {
+  async start(_env, previous): Promise<Endpoint> {
     const started = Date.now();
     for (const bin of [etcdBin(), kubeBin(APISERVER), kubeBin(CONTROLLER_MANAGER)]) {
       if (!fs.existsSync(bin)) throw new StackError(`kubernetes: ${bin} is missing: run install first`);
@@ -214,7 +214,11 @@ export const kubernetes: Component = {
     ensureDir(kubeDir());
     // Made once per state dir and reused, so kubeconfigs and service-account tokens survive restarts.
     await runCommand('bash', [stackScript('kube-certs.sh'), pkiDir()]);
-    const [etcdClient, etcdPeer, apiPort, cmPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const ports = previous?.ports ?? {};
+    const etcdClient = await portOr(ports.etcdClient);
+    const etcdPeer = await portOr(ports.etcdPeer);
+    const apiPort = await portOr(ports.apiserver);
+    const cmPort = await portOr(ports.controllerManager);
 
     // etcd: one member on loopback; without fsync (test data only), so writes cost no disk flushes.
     const etcdUrl = `http://127.0.0.1:${etcdClient}`;
@@ -330,7 +334,11 @@ export const kubernetes: Component = {
       `kubernetes: ready in ${seconds(started, Date.now())} s (ready after: etcd ${seconds(started, etcdReady)} s, ` +
         `kube-apiserver ${seconds(started, apiserverReady)} s, kube-controller-manager +${seconds(apiserverReady, Date.now())} s)`,
     );
-    return { address: server, env: { KUBECONFIG: adminKubeconfigPath() } };
+    return {
+      address: server,
+      env: { KUBECONFIG: adminKubeconfigPath() },
+      ports: { etcdClient, etcdPeer, apiserver: apiPort, controllerManager: cmPort },
+    };
   },
 
   async probe(endpoint): Promise<Probe> {

@@ -1,6 +1,6 @@
 import * as net from 'node:net';
 import type { Component, Endpoint, Probe } from '../component';
-import { freePort } from '../ports';
+import { portOr } from '../ports';
 import { isAlive, logPath, runCommand, startProcess } from '../processes';
 import { stackScript } from '../paths';
 import { waitFor } from '../wait';
@@ -55,8 +55,8 @@ export const memcached: Component = {
     await runCommand('bash', [stackScript('install-apt.sh'), 'memcached', 'memcached']);
   },
 
-  async start(): Promise<Endpoint> {
-    const port = await freePort();
+  async start(_env, previous): Promise<Endpoint> {
+    const port = await portOr(previous?.ports?.memcached);
     // memcached refuses to run as root without -u; 64 MiB is plenty for tests.
     const asUser = process.getuid?.() === 0 ? ['-u', 'root'] : [];
     const record = startProcess(PROCESS, 'memcached', [
@@ -84,7 +84,7 @@ export const memcached: Component = {
         stillRunning: () => isAlive(record),
       },
     );
-    return { address, env: { MEMCACHED_SERVERS: address } };
+    return { address, env: { MEMCACHED_SERVERS: address }, ports: { memcached: port } };
   },
 
   async probe(endpoint): Promise<Probe> {

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Component, Endpoint, Probe } from '../component';
 import { repoRoot } from '../paths';
-import { freePort } from '../ports';
+import { portOr } from '../ports';
 import { isAlive, logPath, startProcess } from '../processes';
 import { waitFor } from '../wait';
 import { EXAMPLES_NAMESPACE, runtime } from './runtime';
@@ -34,7 +34,7 @@ export const operator: Component = {
   install: () => runtime.install(),
   fingerprint: () => runtime.fingerprint!(),
 
-  async start(env): Promise<Endpoint> {
+  async start(env, previous): Promise<Endpoint> {
     const k8s = await import('@kubernetes/client-node');
     const { installCounterNamespaceCrd } = await import('../../../operator/crd-install');
     const kc = new k8s.KubeConfig();
@@ -42,7 +42,7 @@ export const operator: Component = {
     await installCounterNamespaceCrd(kc, 'tally-stack');
     const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
 
-    const port = await freePort();
+    const port = await portOr(previous?.ports?.http);
     const record = startProcess(
       PROCESS,
       process.execPath,
@@ -107,7 +107,7 @@ export const operator: Component = {
         stillRunning: () => isAlive(record),
       },
     );
-    return { address: url, env: { TALLY_OPERATOR_URL: url } };
+    return { address: url, env: { TALLY_OPERATOR_URL: url }, ports: { http: port } };
   },
 
   async probe(endpoint): Promise<Probe> {

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Component, Endpoint, Probe } from '../component';
 import { repoRoot } from '../paths';
-import { freePort } from '../ports';
+import { portOr } from '../ports';
 import { isAlive, logPath, startProcess } from '../processes';
 import { waitFor } from '../wait';
 
@@ -63,8 +63,8 @@ export const runtime: Component = {
     return hash.digest('hex').slice(0, 16);
   },
 
-  async start(env): Promise<Endpoint> {
-    const port = await freePort();
+  async start(env, previous): Promise<Endpoint> {
+    const port = await portOr(previous?.ports?.http);
     const record = startProcess(
       PROCESS,
       process.execPath,
@@ -81,7 +81,7 @@ export const runtime: Component = {
         stillRunning: () => isAlive(record),
       },
     );
-    return { address: url, env: { TALLY_URL: url } };
+    return { address: url, env: { TALLY_URL: url }, ports: { http: port } };
   },
 
   async probe(endpoint): Promise<Probe> {
