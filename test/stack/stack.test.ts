@@ -7,6 +7,21 @@ import { isAlive, readRecord, startProcess, type ProcessRecord } from './process
 import { down, registerTestRun, releaseTestRun, up } from './stack';
 import { waitFor } from './wait';
 
+/** Each test of the calling describe block gets a state directory of its own, removed after it. */
+function useTemporaryStateDir(): void {
+  const previous = process.env.TALLY_STATE_DIR;
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-stack-'));
+    process.env.TALLY_STATE_DIR = dir;
+  });
+  afterEach(() => {
+    if (previous === undefined) delete process.env.TALLY_STATE_DIR;
+    else process.env.TALLY_STATE_DIR = previous;
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+}
+
 /** A component that runs a real process (`sleep`) and then becomes ready or fails, as its `ready` says. */
 function fakeComponent(name: string, ready: boolean, records: Map<string, ProcessRecord>): Component {
   const processName = `fake-${name}`;
@@ -27,19 +42,7 @@ function fakeComponent(name: string, ready: boolean, records: Map<string, Proces
 }
 
 describe('the stack when a component fails to start', () => {
-  const previousStateDir = process.env.TALLY_STATE_DIR;
-  let stateDir: string;
-
-  beforeEach(() => {
-    stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-stack-'));
-    process.env.TALLY_STATE_DIR = stateDir;
-  });
-
-  afterEach(() => {
-    if (previousStateDir === undefined) delete process.env.TALLY_STATE_DIR;
-    else process.env.TALLY_STATE_DIR = previousStateDir;
-    fs.rmSync(stateDir, { recursive: true, force: true });
-  });
+  useTemporaryStateDir();
 
   it('stops the failed component at once, and the test run releases what it started before the failure', async () => {
     const records = new Map<string, ProcessRecord>();
@@ -105,21 +108,11 @@ function listeningComponent(starts: Endpoint[]): Component {
 }
 
 describe('the stack restarting a component', () => {
-  const previousStateDir = process.env.TALLY_STATE_DIR;
-  let stateDir: string;
-
-  beforeEach(() => {
-    stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-stack-'));
-    process.env.TALLY_STATE_DIR = stateDir;
-  });
-
   afterEach(async () => {
     await down(undefined, [listeningComponent([])]);
     delete process.env.FAKE_URL;
-    if (previousStateDir === undefined) delete process.env.TALLY_STATE_DIR;
-    else process.env.TALLY_STATE_DIR = previousStateDir;
-    fs.rmSync(stateDir, { recursive: true, force: true });
   });
+  useTemporaryStateDir();
 
   it('brings a component that died back on its recorded address', async () => {
     const starts: Endpoint[] = [];
