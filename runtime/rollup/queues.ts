@@ -1,4 +1,5 @@
 import { ApiError } from '../counter/errors';
+import { Semaphore } from '../../lib/concurrency';
 import { fnv1a } from '../storage/buckets';
 import { DueHeap } from './heap';
 
@@ -17,23 +18,6 @@ export interface RollupQueueEvents {
   onDrop?(counter: string): void;
   onError?(counter: string, err: unknown): void;
   onDone?(counter: string): void;
-}
-
-class Semaphore {
-  private waiting: (() => void)[] = [];
-  constructor(private available: number) {}
-  async acquire(): Promise<void> {
-    if (this.available > 0) {
-      this.available--;
-      return;
-    }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
-  }
-  release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.available++;
-  }
 }
 
 /** How long a queue with nothing due sleeps at most before looking again. */
@@ -55,7 +39,8 @@ export class RollupQueues {
   private readonly followUps = new Map<string, number>();
   /** Insertion-ordered by completion time, so stale entries are pruned from the front. */
   private readonly lastRolled = new Map<string, number>();
-  private readonly semaphore: Semaphore;
+  /** Rollups in flight across all queues. */
+  private readonly slots: Semaphore;
   private readonly wakers: ((() => void) | undefined)[];
   private running = false;
   private loops: Promise<void>[] = [];
@@ -69,7 +54,7 @@ export class RollupQueues {
   ) {
     this.heaps = Array.from({ length: opts.queues }, () => new DueHeap());
     this.wakers = new Array<(() => void) | undefined>(opts.queues).fill(undefined);
-    this.semaphore = new Semaphore(opts.concurrency);
+    this.slots = new Semaphore(opts.concurrency);
   }
 
   get depth(): number {
@@ -148,7 +133,7 @@ export class RollupQueues {
   }
 
   private async runOne(counter: string): Promise<void> {
-    await this.semaphore.acquire();
+    await this.slots.acquire();
     // Leaving `pending` before the rollup starts lets a write that lands during it queue the next rollup.
     this.pending.delete(counter);
     const startedAt = this.now();
@@ -164,7 +149,7 @@ export class RollupQueues {
     } finally {
       this.lastRolled.delete(counter);
       this.lastRolled.set(counter, this.now());
-      this.semaphore.release();
+      this.slots.release();
     }
     // Writes due after this rollup started are beyond its horizon (and a write during it already queued its own).
     if (followUp !== undefined && followUp > startedAt) this.trigger(counter, followUp);

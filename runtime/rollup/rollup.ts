@@ -1,5 +1,6 @@
 import type { RollupCache } from '../cache/rollup-cache';
-import type { Checkpoint, CounterStore } from '../storage/counter-store';
+import { messageOf } from '../../lib/errors';
+import type { Checkpoint, CounterStore, RollupRow } from '../storage/counter-store';
 import { countAsOf } from './count';
 
 export interface RollupOutcome {
@@ -19,6 +20,13 @@ export function immutableBefore(store: CounterStore, nowMs: number): number {
   return nowMs - acceptLimitSeconds * 1000 - store.config.rollup.settleMarginMs;
 }
 
+/** A counter needs a rollup when something was written or cleared after its checkpoint (or it has none yet). */
+export function isBehind(row: RollupRow): boolean {
+  const cp = row.checkpoint?.timeMs;
+  if (cp === undefined) return row.firstWriteMs !== undefined;
+  return (row.lastWriteMs ?? 0) > cp || (row.lastClearMs ?? 0) > cp;
+}
+
 /**
  * Rolls one counter up to the immutable horizon and stores the checkpoint in Cassandra, then in the cache.
  * Any number of processes may do this at once for the same counter: each aggregates only immutable windows, so
@@ -33,10 +41,10 @@ export async function rollupCounter(
 ): Promise<RollupOutcome> {
   const horizon = immutableBefore(store, nowMs);
   const row = await store.readRow(counter);
-  if (!row.checkpoint && row.firstWriteMs === undefined) return { counter, result: 'unknown-counter', eventsRead: 0 };
-  // Nothing newer than the checkpoint was written: it is still exact, so no table write (idle counters cost a read).
   const cp = row.checkpoint;
-  if (cp && (cp.timeMs >= horizon || ((row.lastWriteMs ?? 0) <= cp.timeMs && (row.lastClearMs ?? 0) <= cp.timeMs))) {
+  if (!cp && row.firstWriteMs === undefined) return { counter, result: 'unknown-counter', eventsRead: 0 };
+  // Nothing newer than the checkpoint was written: it is still exact, so no table write (idle counters cost a read).
+  if (cp && (cp.timeMs >= horizon || !isBehind(row))) {
     // Still written to the cache: it may hold an older checkpoint (a failed cache write, or a reader's fill racing a
     // rollup), which would otherwise be served until its TTL. put() never replaces a newer one.
     return withCache(cache, { counter, result: 'current', checkpoint: cp, eventsRead: 0 });
@@ -49,7 +57,7 @@ export async function rollupCounter(
     result: 'rolled',
     checkpoint,
     eventsRead: counted.eventsRead,
-    ...(row.checkpoint ? { lagMs: horizon - row.checkpoint.timeMs } : {}),
+    ...(cp ? { lagMs: horizon - cp.timeMs } : {}),
   };
   return withCache(cache, outcome);
 }
@@ -60,7 +68,7 @@ async function withCache(cache: RollupCache | undefined, outcome: RollupOutcome)
     try {
       await cache.put(outcome.counter, outcome.checkpoint);
     } catch (err) {
-      outcome.cacheError = (err as Error).message;
+      outcome.cacheError = messageOf(err);
     }
   }
   return outcome;

@@ -1,6 +1,8 @@
 import type { RollupCache } from '../cache/rollup-cache';
-import type { CounterStore, RollupRow } from '../storage/counter-store';
-import { rollupCounter } from './rollup';
+import { Semaphore } from '../../lib/concurrency';
+import { messageOf } from '../../lib/errors';
+import type { CounterStore } from '../storage/counter-store';
+import { isBehind, rollupCounter } from './rollup';
 
 export interface SweepSummary {
   namespace: string;
@@ -12,13 +14,6 @@ export interface SweepSummary {
   eventsRead: number;
   durationMs: number;
   errors: string[];
-}
-
-/** A counter needs a rollup when something was written or cleared after its checkpoint (or it has none yet). */
-export function isBehind(row: RollupRow): boolean {
-  const cp = row.checkpoint?.timeMs;
-  if (cp === undefined) return row.firstWriteMs !== undefined;
-  return (row.lastWriteMs ?? 0) > cp || (row.lastClearMs ?? 0) > cp;
 }
 
 const MAX_REPORTED_ERRORS = 10;
@@ -45,26 +40,26 @@ export async function sweep(
     durationMs: 0,
     errors: [],
   };
-  const inFlight = new Set<Promise<void>>();
+  // A slot is taken before the next row is read, so the scan runs no further ahead than the rollups.
+  const slots = new Semaphore(opts.concurrency);
   for await (const row of store.rows()) {
     summary.scanned++;
     if (!isBehind(row)) continue;
     summary.behind++;
-    const task = rollupCounter(store, cache, row.counter, now())
+    await slots.acquire();
+    void rollupCounter(store, cache, row.counter, now())
       .then((outcome) => {
         if (outcome.result === 'rolled') summary.rolled++;
         else summary.current++;
         summary.eventsRead += outcome.eventsRead;
       })
-      .catch((err: Error) => {
+      .catch((err: unknown) => {
         summary.failed++;
-        if (summary.errors.length < MAX_REPORTED_ERRORS) summary.errors.push(`${row.counter}: ${err.message}`);
+        if (summary.errors.length < MAX_REPORTED_ERRORS) summary.errors.push(`${row.counter}: ${messageOf(err)}`);
       })
-      .finally(() => inFlight.delete(task));
-    inFlight.add(task);
-    if (inFlight.size >= opts.concurrency) await Promise.race(inFlight);
+      .finally(() => slots.release());
   }
-  await Promise.all(inFlight);
+  await slots.idle();
   summary.durationMs = Date.now() - started;
   return summary;
 }

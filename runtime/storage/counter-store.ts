@@ -3,6 +3,7 @@ import type { NamespaceConfig } from '../../api/namespace-config';
 import { eventBucket, timeBucket, timeBucketsBetween } from './buckets';
 import { CoalescingClient } from './coalescing-client';
 import { qualified } from '../../store/cql';
+import { mapLimit } from '../../lib/concurrency';
 
 export type EventKind = 'add' | 'clear';
 
@@ -66,20 +67,6 @@ function toBigInt(value: unknown): bigint {
 }
 
 const ms = (d: unknown): number | undefined => (d instanceof Date ? d.getTime() : undefined);
-
-/** Bounded parallelism for the per-partition reads of a window. */
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  });
-  await Promise.all(workers);
-  return out;
-}
 
 /**
  * Reads and writes one namespace's events and rollups. Every statement is prepared; the only names in CQL text are
