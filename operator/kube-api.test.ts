@@ -1,6 +1,6 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import * as net from 'node:net';
-import { KubeApi } from './kube-api';
+import { KubeClient } from './kube-api';
 
 /** An API server that accepts connections and never answers: a half-open connection or a hung apiserver. */
 async function silentServer(): Promise<{ url: string; close: () => Promise<void> }> {
@@ -21,7 +21,7 @@ async function silentServer(): Promise<{ url: string; close: () => Promise<void>
   };
 }
 
-describe('KubeApi', () => {
+describe('KubeClient', () => {
   it('fails a call the API server never answers after its timeout, instead of holding the reconcile forever', async () => {
     const server = await silentServer();
     try {
@@ -32,7 +32,7 @@ describe('KubeApi', () => {
         contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
         currentContext: 'x',
       });
-      const kube = new KubeApi(kc, 300);
+      const kube = new KubeClient(kc, 300);
       const started = Date.now();
       await expect(kube.getCounterNamespace('ns', 'name')).rejects.toThrow(/abort/i);
       await expect(

@@ -10,33 +10,29 @@ import {
 import { CRD_GROUP, CRD_VERSION } from '../api/resolve';
 import type { CounterNamespace, CounterNamespaceStatus } from '../api/types';
 import { FIELD_MANAGER, PLURAL } from '../api/names';
-import { makeBoundedApiClient } from '../lib/kube/request';
+import { httpStatus, makeBoundedApiClient } from '../lib/kube/request';
 
 /** The longest any of the reconciler's Kubernetes calls may take before it fails (and the reconcile is retried). */
 export const KUBE_CALL_TIMEOUT_MS = 30_000;
 
-/** An error from the Kubernetes API, with its HTTP status. */
-export function apiStatus(err: unknown): number | undefined {
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'number' ? code : undefined;
+/**
+ * The few Kubernetes calls the reconciler makes, in one place: the seam between the reconcile steps and the API
+ * server (unit tests pass a fake).
+ */
+export interface KubeApi {
+  /** The object as the API server has it now, or undefined when there is none. */
+  getCounterNamespace(namespace: string, name: string): Promise<CounterNamespace | undefined>;
+  /** Replaces the finalizer list, failing with 409 if the object changed since it was read. */
+  setFinalizers(cns: CounterNamespace, finalizers: string[]): Promise<CounterNamespace>;
+  /** Writes status through the /status subresource. */
+  patchStatus(cns: CounterNamespace, status: CounterNamespaceStatus): Promise<void>;
+  /** Server-side apply with the operator's field manager. */
+  apply<T extends KubernetesObject>(obj: T): Promise<T>;
+  recordEvent(cns: CounterNamespace, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
 }
 
-/** client-node's ApiException message carries headers and body over many lines: keep what a person needs. */
-export function apiMessage(err: unknown): string {
-  const body = (err as { body?: unknown }).body;
-  if (typeof body === 'string') {
-    try {
-      const parsed = JSON.parse(body) as { message?: string };
-      if (parsed.message) return `HTTP ${apiStatus(err)}: ${parsed.message}`;
-    } catch {
-      // Not JSON: fall through.
-    }
-  }
-  return ((err as Error).message ?? String(err)).split('\n')[0]!;
-}
-
-/** The few Kubernetes calls the reconciler makes, in one place. */
-export class KubeApi {
+/** KubeApi on @kubernetes/client-node, every call bounded by a timeout. */
+export class KubeClient implements KubeApi {
   private readonly custom: CustomObjectsApi;
   private readonly core: CoreV1Api;
   private readonly objects: KubernetesObjectApi;
@@ -60,12 +56,11 @@ export class KubeApi {
         name,
       })) as CounterNamespace;
     } catch (err) {
-      if (apiStatus(err) === 404) return undefined;
+      if (httpStatus(err) === 404) return undefined;
       throw err;
     }
   }
 
-  /** Replaces the finalizer list, failing with 409 if the object changed since it was read. */
   async setFinalizers(cns: CounterNamespace, finalizers: string[]): Promise<CounterNamespace> {
     return (await this.custom.patchNamespacedCustomObject(
       {
@@ -80,7 +75,6 @@ export class KubeApi {
     )) as CounterNamespace;
   }
 
-  /** Writes status through the /status subresource. */
   async patchStatus(cns: CounterNamespace, status: CounterNamespaceStatus): Promise<void> {
     await this.custom.patchNamespacedCustomObjectStatus(
       {

@@ -17,13 +17,14 @@ import { createCassandraClient } from '../store/client';
 import { LABELS, MANAGED_BY, PLURAL } from '../api/names';
 import type { CounterNamespace } from '../api/types';
 import type { OperatorConfig } from './config';
-import { KubeApi } from './kube-api';
+import { KubeClient } from './kube-api';
 import { Informer, apiPath, objectKey } from '../lib/kube/informer';
 import { LeaderElector } from '../lib/kube/leader-election';
 import { specOrMetadataChanged } from '../lib/kube/predicates';
-import { WorkQueue, type QueueResult } from '../lib/kube/workqueue';
+import { WorkQueue } from '../lib/kube/workqueue';
 import { createOperatorMetrics, type OperatorMetrics } from './metrics';
 import { Reconciler } from './reconcile/reconciler';
+import { cassandraSchemaStore } from './schema-store';
 
 export interface Operator {
   metrics: OperatorMetrics;
@@ -58,7 +59,7 @@ export async function startOperator(opts: OperatorOptions): Promise<Operator> {
   const { config, kc, log } = opts;
   const metrics = createOperatorMetrics();
   const cassandra: Client = createCassandraClient(config.cassandra, { applicationName: 'tally-operator' });
-  const kube = new KubeApi(kc);
+  const kube = new KubeClient(kc);
   const custom = kc.makeApiClient(CustomObjectsApi);
   const core = kc.makeApiClient(CoreV1Api);
   const batch = kc.makeApiClient(BatchV1Api);
@@ -128,7 +129,7 @@ export async function startOperator(opts: OperatorOptions): Promise<Operator> {
 
     const reconciler = new Reconciler({
       kube,
-      cassandra,
+      schema: cassandraSchemaStore(cassandra),
       operator: config,
       log,
       // The informer's cache: what the watch has seen. A stale read only means one more reconcile.
@@ -167,14 +168,10 @@ export async function startOperator(opts: OperatorOptions): Promise<Operator> {
     }
     const informers = [...counterNamespaces, ...ownedConfigMaps, ...ownedCronJobs] as Informer<KubernetesObject>[];
     informers.forEach((i) => i.start());
-    const handler = async (key: string): Promise<QueueResult> => {
-      const result = await reconciler.reconcile(key);
-      return result.kind === 'continue' ? { kind: 'done' } : result;
-    };
     // Workers start once the caches are filled, so the first reconciles see every object.
     let stopping = false;
     const started = Promise.all(informers.map((i) => i.waitForSync(config.cacheSyncTimeoutMs ?? 60_000))).then(
-      () => queue.start(handler),
+      () => queue.start((key) => reconciler.reconcile(key)),
       (err: Error) => {
         if (stopping) return; // Leadership ended before the caches filled: nothing is wrong.
         log.error({ err: err.message }, 'informers did not sync: cannot reconcile');

@@ -1,5 +1,5 @@
 import { datacenterLiteral, ident, int, qualified, stringLiteral } from './cql';
-import { createEventsTableCql, replicationLiteral, twcsWindowFor } from './schema';
+import { createEventsTableCql, replicationLiteral, twcsWindowFor } from './ddl';
 import { resolveCounterNamespace } from '../api/resolve';
 
 describe('CQL identifiers and literals', () => {

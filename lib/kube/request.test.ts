@@ -1,5 +1,5 @@
 import { ApiException, HttpMethod, RequestContext, type ObservableMiddleware } from '@kubernetes/client-node';
-import { bounded, errorMessage, httpStatus } from './request';
+import { bounded, errorMessage, httpStatus, whileCalling } from './request';
 
 /** Runs the options' middleware on a request, as client-node does before sending it. */
 async function prepared(options: ReturnType<typeof bounded>): Promise<RequestContext> {
@@ -49,5 +49,14 @@ describe('httpStatus and errorMessage', () => {
     expect(httpStatus(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBeUndefined();
     expect(errorMessage(new Error('socket hang up'))).toBe('socket hang up');
     expect(errorMessage('plain')).toBe('plain');
+  });
+});
+
+describe('whileCalling', () => {
+  it('says what was being done with the server’s message, and keeps the exception as the cause', () => {
+    const conflict = new ApiException(409, 'Conflict', JSON.stringify({ message: 'the object has been modified' }), {});
+    const err = whileCalling('adding the finalizer', conflict);
+    expect(err.message).toBe('while adding the finalizer: HTTP 409: the object has been modified');
+    expect(err.cause).toBe(conflict);
   });
 });

@@ -12,15 +12,15 @@ import {
 } from '@kubernetes/client-node';
 
 /**
- * Options for a @kubernetes/client-node 1.x call (its second parameter) that bound the request: it is aborted after
- * `timeoutMs` (counted from when it is sent) or when `signal` aborts. Without this a request to an API server that
- * stopped answering (a half-open connection, a partition) waits forever: client-node sets no timeout of its own.
+ * The one way a Kubernetes request is bounded: a middleware that aborts it `timeoutMs` after it is sent (not after
+ * the middleware is made), or when `signal` aborts. client-node sets no timeout of its own, so without it a request
+ * to an API server that stopped answering (a half-open connection, a partition) waits forever.
  *
  * The object-parameter APIs take *observable* middleware (their `Middleware` export is the promise flavour, which
- * they do not accept), hence client-node's tiny Observable here.
+ * they do not accept per call), hence client-node's tiny Observable here.
  */
-export function bounded(opts: { timeoutMs?: number; signal?: AbortSignal }): ConfigurationOptions {
-  const middleware: ObservableMiddleware = {
+function abortMiddleware(opts: { timeoutMs?: number; signal?: AbortSignal }): ObservableMiddleware {
+  return {
     pre: (context: RequestContext) => {
       const signals: AbortSignal[] = [];
       if (opts.signal) signals.push(opts.signal);
@@ -30,13 +30,17 @@ export function bounded(opts: { timeoutMs?: number; signal?: AbortSignal }): Con
     },
     post: (context: ResponseContext) => new Observable(Promise.resolve(context)),
   };
-  return { middleware: [middleware], middlewareMergeStrategy: 'append' };
+}
+
+/** Options for one @kubernetes/client-node 1.x call (its second parameter) that bound that request. */
+export function bounded(opts: { timeoutMs?: number; signal?: AbortSignal }): ConfigurationOptions {
+  return { middleware: [abortMiddleware(opts)], middlewareMergeStrategy: 'append' };
 }
 
 /**
- * Like `kc.makeApiClient(Api)`, but every request the client sends is aborted after `timeoutMs`: client-node sets no
- * timeout of its own, and a call to an API server that stopped answering would otherwise hold its caller (a
- * reconcile, and with it the object's place in the work queue) forever.
+ * Like `kc.makeApiClient(Api)`, but every request the client sends is bounded by `timeoutMs`: a call to an API server
+ * that stopped answering would otherwise hold its caller (a reconcile, and with it the object's place in the work
+ * queue) forever.
  */
 export function makeBoundedApiClient<T>(kc: KubeConfig, Api: new (config: Configuration) => T, timeoutMs: number): T {
   const cluster = kc.getCurrentCluster();
@@ -45,15 +49,7 @@ export function makeBoundedApiClient<T>(kc: KubeConfig, Api: new (config: Config
     createConfiguration({
       baseServer: new ServerConfiguration(cluster.server, {}),
       authMethods: { default: kc },
-      promiseMiddleware: [
-        {
-          pre: (context: RequestContext) => {
-            context.setSignal(AbortSignal.timeout(timeoutMs));
-            return Promise.resolve(context);
-          },
-          post: (context: ResponseContext) => Promise.resolve(context),
-        },
-      ],
+      middleware: [abortMiddleware({ timeoutMs })],
     }),
   );
 }
@@ -90,4 +86,12 @@ export function errorMessage(err: unknown): string {
     return typeof message === 'string' ? `HTTP ${err.code}: ${message}` : `HTTP ${err.code}`;
   }
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * A failed Kubernetes call as an error that says what was being done, with the server's message (not ApiException's
+ * dump) and the original error kept as its cause: "while adding the finalizer: HTTP 409: the object has been modified".
+ */
+export function whileCalling(doing: string, err: unknown): Error {
+  return new Error(`while ${doing}: ${errorMessage(err)}`, { cause: err });
 }

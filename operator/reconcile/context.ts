@@ -1,10 +1,10 @@
-import type { Client } from 'cassandra-driver';
 import type { NamespaceConfig } from '../../api/namespace-config';
 import type { Logger } from '../../lib/log';
 import { setCondition, type Condition } from '../../api/conditions';
 import type { CounterNamespace, CounterNamespaceStatus } from '../../api/types';
 import type { OperatorConfig } from '../config';
 import type { KubeApi } from '../kube-api';
+import type { SchemaStore } from '../schema-store';
 
 /** What the reconcile steps share for one CounterNamespace. */
 export interface ReconcileContext {
@@ -14,7 +14,7 @@ export interface ReconcileContext {
   /** Set by the resolve step. */
   config?: NamespaceConfig;
   kube: KubeApi;
-  cassandra: Client;
+  schema: SchemaStore;
   operator: OperatorConfig;
   log: Logger;
   /** Events are recorded sparingly: only when a condition changes or something is created, changed or dropped. */

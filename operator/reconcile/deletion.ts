@@ -1,8 +1,9 @@
 import { ConditionType, EventReason, Reason } from '../../api/conditions';
 import { FINALIZER } from '../../api/names';
 import { resolveCounterNamespace, type CounterNamespaceManifest } from '../../api/resolve';
-import { dropKeyspace, readOwnership } from '../../store/schema';
-import { apiMessage } from '../kube-api';
+import { messageOf, whileDoing } from '../../lib/errors';
+import { whileCalling } from '../../lib/kube/request';
+import { claimOf, mayDrop } from '../../store/ownership';
 import { condition, type ReconcileContext } from './context';
 import { Continue, Done, failed, type StepResult } from './step';
 
@@ -19,36 +20,18 @@ export async function handleDeletion(ctx: ReconcileContext): Promise<StepResult>
   if (cns.spec?.deletionPolicy === 'Delete') {
     try {
       const config = resolveCounterNamespace(cns as CounterNamespaceManifest);
-      const ownership = await readOwnership(ctx.cassandra, config);
-      if (ownership && ownership.owner === cns.metadata.uid && ownership.keyspaceCreated) {
-        await dropKeyspace(ctx.cassandra, config.cassandra.keyspace);
-        await ctx.event(
-          'Normal',
-          EventReason.KeyspaceDropped,
-          `dropped keyspace ${config.cassandra.keyspace} (deletionPolicy Delete)`,
-        );
+      const { keyspace, rollupsTable } = config.cassandra;
+      const verdict = mayDrop(claimOf(await ctx.schema.readOwnership(config), cns.metadata.uid, rollupsTable));
+      if (verdict.drop) {
+        await ctx.schema.dropKeyspace(keyspace);
+        await ctx.event('Normal', EventReason.KeyspaceDropped, `dropped keyspace ${keyspace} (deletionPolicy Delete)`);
       } else {
-        const why = !ownership
-          ? 'it has no Tally tables'
-          : ownership.owner !== cns.metadata.uid
-            ? `it belongs to ${ownership.name ?? ownership.owner}`
-            : 'this CounterNamespace did not create it';
-        await ctx.event('Normal', EventReason.KeyspaceRetained, `kept keyspace ${config.cassandra.keyspace}: ${why}`);
+        await ctx.event('Normal', EventReason.KeyspaceRetained, `kept keyspace ${keyspace}: ${verdict.why}`);
       }
     } catch (err) {
-      condition(
-        ctx,
-        ConditionType.Ready,
-        'False',
-        Reason.Deleting,
-        `waiting to drop the keyspace: ${(err as Error).message}`,
-      );
-      await ctx.event(
-        'Warning',
-        EventReason.DropFailed,
-        `dropping the keyspace failed, retrying: ${(err as Error).message}`,
-      );
-      return failed('dropping the keyspace', err);
+      condition(ctx, ConditionType.Ready, 'False', Reason.Deleting, `waiting to drop the keyspace: ${messageOf(err)}`);
+      await ctx.event('Warning', EventReason.DropFailed, `dropping the keyspace failed, retrying: ${messageOf(err)}`);
+      return failed(whileDoing('dropping the keyspace', err));
     }
   }
   try {
@@ -57,7 +40,7 @@ export async function handleDeletion(ctx: ReconcileContext): Promise<StepResult>
       (cns.metadata.finalizers ?? []).filter((f) => f !== FINALIZER),
     );
   } catch (err) {
-    return failed('removing the finalizer', apiMessage(err));
+    return failed(whileCalling('removing the finalizer', err));
   }
   ctx.log.info({ policy: cns.spec?.deletionPolicy ?? 'Retain' }, 'released for deletion');
   return Done;
@@ -72,7 +55,7 @@ export async function ensureFinalizer(ctx: ReconcileContext): Promise<StepResult
     ctx.cns.metadata.resourceVersion = updated.metadata?.resourceVersion;
     ctx.cns.metadata.finalizers = updated.metadata?.finalizers;
   } catch (err) {
-    return failed('adding the finalizer', apiMessage(err));
+    return failed(whileCalling('adding the finalizer', err));
   }
   return Continue;
 }

@@ -1,6 +1,6 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { ConditionType, EventReason, Reason } from '../../api/conditions';
-import { apiMessage, apiStatus } from '../kube-api';
+import { errorMessage, httpStatus, whileCalling } from '../../lib/kube/request';
 import { desiredConfigMap } from './configmap';
 import { condition, conditionChanges, type ReconcileContext } from './context';
 import { desiredCronJob } from './cronjob';
@@ -23,9 +23,9 @@ async function applyFailed(
   err: unknown,
 ): Promise<StepResult> {
   const what = `${obj.kind} ${obj.metadata!.name}`;
-  const status = apiStatus(err);
+  const status = httpStatus(err);
   if (status === 400 || status === 422) {
-    const message = `the Kubernetes API rejected ${what}: ${apiMessage(err)}`;
+    const message = `the Kubernetes API rejected ${what}: ${errorMessage(err)}`;
     if (conditionChanges(ctx, ConditionType.Ready, 'False', Reason.ApplyRejected)) {
       await ctx.event('Warning', EventReason.ApplyRejected, message);
     }
@@ -33,9 +33,9 @@ async function applyFailed(
     condition(ctx, ConditionType.Ready, 'False', Reason.ApplyRejected, message);
     return requeueAfter(REJECTED_RECHECK_MS, `${what} rejected as invalid`);
   }
-  condition(ctx, type, 'False', Reason.ApplyFailed, apiMessage(err));
-  condition(ctx, ConditionType.Ready, 'False', Reason.ApplyFailed, `applying ${what} failed: ${apiMessage(err)}`);
-  return failed(`applying ${what}`, apiMessage(err));
+  condition(ctx, type, 'False', Reason.ApplyFailed, errorMessage(err));
+  condition(ctx, ConditionType.Ready, 'False', Reason.ApplyFailed, `applying ${what} failed: ${errorMessage(err)}`);
+  return failed(whileCalling(`applying ${what}`, err));
 }
 
 /**

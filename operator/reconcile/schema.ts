@@ -1,18 +1,10 @@
 import { ConditionType, EventReason, Reason } from '../../api/conditions';
 import { ConfigError, resolveCounterNamespace, type CounterNamespaceManifest } from '../../api/resolve';
-import {
-  KeyspaceOwnedError,
-  NOT_TALLY,
-  RUNTIME_OWNER,
-  ensureSchema,
-  readOwnership,
-  setOwnership,
-  type CounterNamespaceRef,
-  type Ownership,
-} from '../../store/schema';
-import { apiMessage } from '../kube-api';
+import { messageOf, whileDoing } from '../../lib/errors';
+import { errorMessage } from '../../lib/kube/request';
+import { KeyspaceOwnedError, claimOf, type CounterNamespaceRef, type Ownership } from '../../store/ownership';
 import { condition, conditionChanges, type ReconcileContext } from './context';
-import { Continue, failed, requeueAfter, type StepResult } from './step';
+import { Continue, Done, failed, requeueAfter, type StepResult } from './step';
 
 /** How soon a CounterNamespace blocked by another one's keyspace is looked at again. */
 const CONFLICT_RECHECK_MS = 60_000;
@@ -23,10 +15,10 @@ export function resolveSpec(ctx: ReconcileContext): Promise<StepResult> {
   try {
     ctx.config = resolveCounterNamespace(ctx.cns as CounterNamespaceManifest);
   } catch (err) {
-    const message = err instanceof ConfigError ? err.message : String(err);
+    const message = err instanceof ConfigError ? err.message : messageOf(err);
     condition(ctx, ConditionType.Ready, 'False', Reason.InvalidSpec, message);
     // A retry cannot fix the spec; the next edit triggers a new reconcile.
-    return Promise.resolve({ kind: 'done' });
+    return Promise.resolve(Done);
   }
   ctx.status.keyspace = ctx.config.cassandra.keyspace;
   ctx.status.eventsTable = ctx.config.cassandra.eventsTable;
@@ -35,13 +27,13 @@ export function resolveSpec(ctx: ReconcileContext): Promise<StepResult> {
 }
 
 async function cassandraDown(ctx: ReconcileContext, doing: string, err: unknown): Promise<StepResult> {
-  const message = `${doing}: ${(err as Error).message}`;
+  const message = `${doing}: ${messageOf(err)}`;
   if (conditionChanges(ctx, ConditionType.Ready, 'False', Reason.CassandraUnavailable)) {
     await ctx.event('Warning', EventReason.CassandraUnavailable, message);
   }
   condition(ctx, ConditionType.Ready, 'False', Reason.CassandraUnavailable, message);
   condition(ctx, ConditionType.KeyspaceReady, 'Unknown', Reason.CassandraUnavailable, message);
-  return failed(doing, err);
+  return failed(whileDoing(doing, err));
 }
 
 /**
@@ -53,41 +45,35 @@ export async function ensureKeyspaceAndTables(ctx: ReconcileContext): Promise<St
   const uid = ctx.cns.metadata.uid!;
   const keyspace = config.cassandra.keyspace;
   try {
-    const owner = await readOwnership(ctx.cassandra, config);
+    const claim = claimOf(await ctx.schema.readOwnership(config), uid, config.cassandra.rollupsTable);
     const self: CounterNamespaceRef = { namespace: ctx.cns.metadata.namespace!, name: ctx.cns.metadata.name! };
     const ownerName = `CounterNamespace ${self.namespace}/${self.name}`;
-    if (owner?.owner === RUNTIME_OWNER) {
+    if (claim.kind === 'adoptable') {
       // Tables a runtime provisioned for itself (`serve --provision`): adopted, so moving to the operator is seamless.
-      await setOwnership(ctx.cassandra, config, {
+      await ctx.schema.setOwnership(config, {
         owner: uid,
         name: ownerName,
         counterNamespace: self,
-        keyspaceCreated: owner.keyspaceCreated,
+        keyspaceCreated: claim.ownership.keyspaceCreated,
       });
       ctx.log.info({ keyspace }, 'adopted a keyspace provisioned by tally serve');
-    } else if (owner && owner.owner !== uid) {
-      const gone = await ownerGone(ctx, owner);
-      if (gone.kind !== 'gone') {
-        const why =
-          owner.owner === NOT_TALLY
-            ? `its ${config.cassandra.rollupsTable} table was not made by Tally`
-            : `it belongs to ${owner.name ?? owner.owner}` + (gone.note ? ` (${gone.note})` : '');
-        return await conflict(ctx, keyspace, why);
-      }
+    } else if (claim.kind === 'taken') {
+      const gone = await ownerGone(ctx, claim.ownership);
+      if (gone.kind !== 'gone') return await conflict(ctx, keyspace, claim.why + (gone.note ? ` (${gone.note})` : ''));
       // Its CounterNamespace was deleted with Retain (or the object was re-created: GitOps re-sync, restore). Whoever
       // claims the keyspace now takes it over, but not the right to drop it: a keyspace another object created is
       // kept on deletion even with deletionPolicy Delete.
-      await setOwnership(ctx.cassandra, config, {
+      await ctx.schema.setOwnership(config, {
         owner: uid,
         name: ownerName,
         counterNamespace: self,
         keyspaceCreated: false,
       });
-      const from = `${owner.name ?? 'CounterNamespace'} (uid ${owner.owner}), which ${gone.why}`;
+      const { from } = gone;
       ctx.log.info({ keyspace, from }, 'adopted a keyspace whose owner no longer exists');
       await ctx.event('Normal', EventReason.KeyspaceAdopted, `adopted keyspace ${keyspace} from ${from}`);
     }
-    if (!(await schemaAgreement(ctx))) {
+    if (!(await ctx.schema.schemaAgreement())) {
       condition(
         ctx,
         ConditionType.KeyspaceReady,
@@ -101,7 +87,7 @@ export async function ensureKeyspaceAndTables(ctx: ReconcileContext): Promise<St
     try {
       // Refuses (before any ALTER) a keyspace with tables that are not Tally's, and the loser of two
       // CounterNamespaces racing for one new keyspace: whichever created the rollups table owns it.
-      changes = await ensureSchema(ctx.cassandra, config, { owner: uid, ownerName, counterNamespace: self });
+      changes = await ctx.schema.ensureSchema(config, { owner: uid, ownerName, counterNamespace: self });
     } catch (err) {
       if (err instanceof KeyspaceOwnedError) return await conflict(ctx, keyspace, err.why);
       throw err;
@@ -169,11 +155,6 @@ export async function ensureKeyspaceAndTables(ctx: ReconcileContext): Promise<St
   }
 }
 
-/** Metadata.checkSchemaAgreement exists in cassandra-driver 4.x but is missing from its type declarations. */
-function schemaAgreement(ctx: ReconcileContext): Promise<boolean> {
-  return (ctx.cassandra.metadata as unknown as { checkSchemaAgreement(): Promise<boolean> }).checkSchemaAgreement();
-}
-
 /** Sets a True condition: with the reason of what changed now, else the reason it already has, else `steady`. */
 function settle(
   ctx: ReconcileContext,
@@ -187,7 +168,8 @@ function settle(
   condition(ctx, type, 'True', changed ?? keep, message);
 }
 
-type OwnerCheck = { kind: 'gone'; why: string } | { kind: 'alive'; note?: string };
+/** Gone: `from` names the former owner and why it counts as gone, for the adoption's log and Event. */
+type OwnerCheck = { kind: 'gone'; from: string } | { kind: 'alive'; note?: string };
 
 /**
  * Whether the CounterNamespace recorded as the keyspace's owner still exists, asked of the API server (not the
@@ -195,17 +177,19 @@ type OwnerCheck = { kind: 'gone'; why: string } | { kind: 'alive'; note?: string
  * that name now has another uid. Without a recorded namespace/name (tables made outside Tally) or when the API cannot
  * say, the owner counts as alive: a keyspace is never taken on a guess.
  */
-async function ownerGone(ctx: ReconcileContext, owner: Ownership): Promise<OwnerCheck> {
+async function ownerGone(ctx: ReconcileContext, owner: Ownership | undefined): Promise<OwnerCheck> {
+  if (!owner?.counterNamespace) return { kind: 'alive' };
   const ref = owner.counterNamespace;
-  if (!ref) return { kind: 'alive' };
   let live;
   try {
     live = await ctx.kube.getCounterNamespace(ref.namespace, ref.name);
   } catch (err) {
-    return { kind: 'alive', note: `could not check whether it still exists: ${apiMessage(err)}` };
+    return { kind: 'alive', note: `could not check whether it still exists: ${errorMessage(err)}` };
   }
-  if (!live) return { kind: 'gone', why: 'no longer exists' };
-  if (live.metadata.uid !== owner.owner) return { kind: 'gone', why: `was deleted (now uid ${live.metadata.uid})` };
+  const from = `${owner.name ?? 'CounterNamespace'} (uid ${owner.owner}), which`;
+  if (!live) return { kind: 'gone', from: `${from} no longer exists` };
+  if (live.metadata.uid !== owner.owner)
+    return { kind: 'gone', from: `${from} was deleted (now uid ${live.metadata.uid})` };
   return { kind: 'alive' };
 }
 

@@ -7,13 +7,9 @@ import { startOperator } from '../../operator/operator';
 import type { CounterNamespace } from '../../api/types';
 import { resolveCounterNamespace } from '../../api/resolve';
 import { cassandraSettingsFromEnv } from '../../store/client';
-import {
-  createEventsTableCql,
-  createKeyspaceCql,
-  createRollupsTableCql,
-  dropKeyspace,
-  ownerComment,
-} from '../../store/schema';
+import { createEventsTableCql, createKeyspaceCql, createRollupsTableCql } from '../../store/ddl';
+import { dropKeyspace } from '../../store/ensure';
+import { ownerComment } from '../../store/ownership';
 import { deleteNamespace } from '../support/kube';
 
 const GROUP = { group: 'tally.dev', version: 'v1alpha1', plural: 'counternamespaces' };

@@ -11,7 +11,7 @@ import { immutableBefore, rollupCounter } from '../../runtime/rollup/rollup';
 import { timeBucketsBetween } from '../../runtime/storage/buckets';
 import { cassandraSettingsFromEnv, createCassandraClient } from '../../store/client';
 import { CounterStore } from '../../runtime/storage/counter-store';
-import { dropKeyspace, ensureSchema } from '../../store/schema';
+import { dropKeyspace, ensureSchema } from '../../store/ensure';
 import { repoRoot } from '../stack/paths';
 import { readRecord } from '../stack/processes';
 import { up } from '../stack/stack';

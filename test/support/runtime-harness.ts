@@ -8,7 +8,7 @@ import pino from 'pino';
 import { FileNamespaceSource } from '../../runtime/namespace/file-source';
 import { startRuntime, type Runtime } from '../../runtime/server';
 import { createCassandraClient, cassandraSettingsFromEnv } from '../../store/client';
-import { dropKeyspace } from '../../store/schema';
+import { dropKeyspace } from '../../store/ensure';
 import { repoRoot } from '../stack/paths';
 import { requireEnv } from './env';
 

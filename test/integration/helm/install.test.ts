@@ -11,9 +11,10 @@ import {
 import pino from 'pino';
 import { CRD_NAME } from '../../../api/crd';
 import { configMapName, cronJobName } from '../../../api/names';
-import { KubeApi } from '../../../operator/kube-api';
+import { KubeClient } from '../../../operator/kube-api';
 import { LeaderElector } from '../../../lib/kube/leader-election';
 import { Reconciler } from '../../../operator/reconcile/reconciler';
+import { cassandraSchemaStore } from '../../../operator/schema-store';
 import { cassandraSettingsFromEnv, createCassandraClient } from '../../../store/client';
 import { repoRoot } from '../../stack/paths';
 import { requireEnv } from '../../support/env';
@@ -157,7 +158,7 @@ describe('helm install on the local API server', () => {
     const op = `${release}-tally-operator`;
     const core = kc.makeApiClient(CoreV1Api);
     const asOperator = await kubeConfigAs(kc, ns, op);
-    const kube = new KubeApi(asOperator);
+    const kube = new KubeClient(asOperator);
     const cassandra = createCassandraClient(cassandraSettingsFromEnv(stackEnv()));
     const name = `rbac-${run}`;
     try {
@@ -170,7 +171,7 @@ describe('helm install on the local API server', () => {
       });
       const reconciler = new Reconciler({
         kube,
-        cassandra,
+        schema: cassandraSchemaStore(cassandra),
         operator: {
           cassandra: cassandraSettingsFromEnv(stackEnv()),
           runtimeImage: 'tally-runtime:test',

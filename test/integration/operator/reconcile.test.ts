@@ -9,13 +9,15 @@ import type { Client } from 'cassandra-driver';
 import { CONFIG_KEY, FINALIZER, configMapName, cronJobName } from '../../../api/names';
 import type { CounterNamespace } from '../../../api/types';
 import type { OperatorConfig } from '../../../operator/config';
-import { KubeApi } from '../../../operator/kube-api';
+import { KubeClient } from '../../../operator/kube-api';
 import { Reconciler } from '../../../operator/reconcile/reconciler';
 import { rollupArgs } from '../../../operator/reconcile/cronjob';
-import type { StepResult } from '../../../operator/reconcile/step';
+import type { ReconcileResult } from '../../../operator/reconcile/step';
+import { cassandraSchemaStore } from '../../../operator/schema-store';
 import { validateNamespaceConfig } from '../../../api/resolve';
 import { cassandraSettingsFromEnv, createCassandraClient } from '../../../store/client';
-import { dropKeyspace, readOwnership, readReplication, readTable } from '../../../store/schema';
+import { dropKeyspace } from '../../../store/ensure';
+import { readOwnership, readReplication, readTable } from '../../../store/system-schema';
 import { repoRoot } from '../../stack/paths';
 import { createNamespace, customObjects, deleteNamespace, installCrd, kubeConfig, waitFor } from '../../support/kube';
 import { stackEnv, uniqueSuffix } from '../../support/runtime-harness';
@@ -29,22 +31,22 @@ describe('reconciling a CounterNamespace', () => {
   const ns = `tally-rec-${run}`;
   let kc: KubeConfig;
   let cassandra: Client;
-  let kube: KubeApi;
+  let kube: KubeClient;
   let operator: OperatorConfig;
   const keyspaces: string[] = [];
 
   const reconcilerWith = (client: Client) =>
     new Reconciler({
       kube,
-      cassandra: client,
+      schema: cassandraSchemaStore(client),
       operator,
       log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
       get: (n, name) => kube.getCounterNamespace(n, name),
     });
 
   /** Reconciles until the result is done (or a non-short requeue), as the work queue would. */
-  async function reconcile(name: string, client: Client = cassandra, namespace = ns): Promise<StepResult> {
-    let result: StepResult = { kind: 'done' };
+  async function reconcile(name: string, client: Client = cassandra, namespace = ns): Promise<ReconcileResult> {
+    let result: ReconcileResult = { kind: 'done' };
     for (let i = 0; i < 10; i++) {
       result = await reconcilerWith(client).reconcile(`${namespace}/${name}`);
       if (result.kind === 'done' || result.kind === 'error' || (result.kind === 'requeue' && result.afterMs > 10_000))
@@ -80,7 +82,7 @@ describe('reconciling a CounterNamespace', () => {
     await createNamespace(kc, `${ns}-b`);
     cassandra = createCassandraClient(cassandraSettingsFromEnv(stackEnv()));
     await cassandra.connect();
-    kube = new KubeApi(kc);
+    kube = new KubeClient(kc);
     operator = {
       cassandra: cassandraSettingsFromEnv(stackEnv()),
       memcachedServers: stackEnv().MEMCACHED_SERVERS!,

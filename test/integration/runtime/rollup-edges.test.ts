@@ -9,7 +9,7 @@ import { countAsOf } from '../../../runtime/rollup/count';
 import { rollupCounter } from '../../../runtime/rollup/rollup';
 import { cassandraSettingsFromEnv, createCassandraClient } from '../../../store/client';
 import { CounterStore } from '../../../runtime/storage/counter-store';
-import { dropKeyspace, ensureSchema } from '../../../store/schema';
+import { dropKeyspace, ensureSchema } from '../../../store/ensure';
 import { requireEnv } from '../../support/env';
 import { stackEnv, uniqueSuffix } from '../../support/runtime-harness';
 

@@ -1,14 +1,9 @@
 import type { Client } from 'cassandra-driver';
 import { resolveCounterNamespace } from '../../../api/resolve';
 import { cassandraSettingsFromEnv, createCassandraClient } from '../../../store/client';
-import {
-  KeyspaceOwnedError,
-  dropKeyspace,
-  ensureSchema,
-  parseOwnerComment,
-  readReplication,
-  readTable,
-} from '../../../store/schema';
+import { dropKeyspace, ensureSchema } from '../../../store/ensure';
+import { KeyspaceOwnedError, parseOwnerComment } from '../../../store/ownership';
+import { readReplication, readTable } from '../../../store/system-schema';
 import { stackEnv, uniqueSuffix } from '../../support/runtime-harness';
 
 describe('ensureSchema against Cassandra', () => {

@@ -1,0 +1,36 @@
+import type { Client } from 'cassandra-driver';
+import type { NamespaceConfig } from '../api/namespace-config';
+import {
+  dropKeyspace,
+  ensureSchema,
+  setOwnership,
+  type EnsureSchemaOptions,
+  type SchemaChanges,
+} from '../store/ensure';
+import type { Ownership } from '../store/ownership';
+import { readOwnership } from '../store/system-schema';
+
+/**
+ * The Cassandra schema operations the reconcile steps make, in one place: the seam between them and the keyspace
+ * (unit tests pass a fake). Each is store/'s own function, so the operator and `serve --provision` share them.
+ */
+export interface SchemaStore {
+  readOwnership(config: NamespaceConfig): Promise<Ownership | undefined>;
+  setOwnership(config: NamespaceConfig, ownership: Ownership): Promise<void>;
+  ensureSchema(config: NamespaceConfig, opts: EnsureSchemaOptions): Promise<SchemaChanges>;
+  dropKeyspace(keyspace: string): Promise<void>;
+  /** Whether every Cassandra node has the same schema version: DDL is safe only then. */
+  schemaAgreement(): Promise<boolean>;
+}
+
+export function cassandraSchemaStore(client: Client): SchemaStore {
+  return {
+    readOwnership: (config) => readOwnership(client, config),
+    setOwnership: (config, ownership) => setOwnership(client, config, ownership),
+    ensureSchema: (config, opts) => ensureSchema(client, config, opts),
+    dropKeyspace: (keyspace) => dropKeyspace(client, keyspace),
+    // Metadata.checkSchemaAgreement exists in cassandra-driver 4.x but is missing from its type declarations.
+    schemaAgreement: () =>
+      (client.metadata as unknown as { checkSchemaAgreement(): Promise<boolean> }).checkSchemaAgreement(),
+  };
+}
