@@ -78,7 +78,7 @@ export function cpuSeconds(pid: number): number {
 }
 
 /** Unmeasured rounds per side before the measured ones (BENCH_WARMUP_ROUNDS). */
-const WARMUP_ROUNDS = Number(process.env.BENCH_WARMUP_ROUNDS ?? 3);
+export const WARMUP_ROUNDS = Number(process.env.BENCH_WARMUP_ROUNDS ?? 3);
 
 export interface RoundsResult extends LoadResult {
   /** Every round's throughput, in order. */

@@ -11,19 +11,21 @@ import { immutableBefore, rollupCounter } from '../../runtime/rollup/rollup';
 import { timeBucketsBetween } from '../../runtime/storage/buckets';
 import { cassandraSettingsFromEnv, createCassandraClient } from '../../store/client';
 import { CounterStore } from '../../runtime/storage/counter-store';
-import { dropKeyspace, ensureSchema } from '../../store/ensure';
+import { dropKeyspace, ensureSchema } from '../../store/schema';
 import { repoRoot } from '../stack/paths';
 import { readRecord } from '../stack/processes';
 import { up } from '../stack/stack';
 import { splitCpus } from './cpu-split';
 import { benchOperator, type OperatorBench } from './operator';
 import { httpClient } from './http-client';
-import { alternate, closedLoop, rssMiB, type LoadResult, type RoundsResult } from './load';
+import { alternate, closedLoop, rssMiB, WARMUP_ROUNDS, type LoadResult, type RoundsResult } from './load';
+import { thisMachine, writeReport, type ResultRow, type SideResult } from './report';
 
 /**
- * `npm run bench`: each workload beside its baseline, in one run, on this machine, with ratios. Targets are the
- * Runtime issue's; a missed target is reported (MISS), not hidden. Settings: BENCH_SECONDS (per round, default 5), BENCH_NAMESPACES (default 50),
- * BENCH_ROUNDS (alternating rounds per side, default 3), BENCH_WARMUP_ROUNDS (default 3), BENCH_CONCURRENCY (default 32), BENCH_ROLLUP_EVENTS (default
+ * `npm run bench`: each workload beside its baseline, in one run, on this machine, with ratios, written to
+ * docs/benchmarks.md (report.ts; each run replaces it) and printed. A missed target is reported, not hidden.
+ * Settings: BENCH_SECONDS (per round, default 5), BENCH_NAMESPACES (default 50), BENCH_ROUNDS (alternating rounds per
+ * side, default 3), BENCH_WARMUP_ROUNDS (default 3), BENCH_CONCURRENCY (default 32), BENCH_ROLLUP_EVENTS (default
  * 60000).
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -40,13 +42,16 @@ const ONLY = new Set((process.env.BENCH_ONLY ?? 'addcount,getcount,rollup,operat
 
 const say = (m: string): void => void process.stderr.write(`[bench] ${m}\n`);
 
-interface Row {
-  name: string;
-  workload: LoadResult | { throughput: number };
-  baseline: LoadResult | { throughput: number };
-  /** Undefined for reference rows, which have no target of their own. */
-  target?: number;
-  note?: string;
+/** One side's figures for the report. */
+function side(r: LoadResult | RoundsResult): SideResult {
+  const rounds = r as Partial<RoundsResult>;
+  return {
+    throughput: r.throughput,
+    p50Ms: r.p50Ms,
+    p99Ms: r.p99Ms,
+    ...(r.errors ? { errors: r.errors } : {}),
+    ...(rounds.cpuPerOp ? { cpuPerOpUs: rounds.cpuPerOp } : {}),
+  };
 }
 
 function startChild(
@@ -88,22 +93,6 @@ async function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-function fmt(r: LoadResult | { throughput: number }): string {
-  const l = r as Partial<RoundsResult>;
-  const lat =
-    l.p50Ms !== undefined
-      ? `, p50 ${l.p50Ms.toFixed(2)} ms, p99 ${l.p99Ms!.toFixed(2)} ms${l.errors ? `, ${l.errors} errors` : ''}`
-      : '';
-  const cpu = l.cpuPerOp
-    ? `; CPU/op ${Object.entries(l.cpuPerOp)
-        .filter(([, us]) => Number.isFinite(us))
-        .map(([k, us]) => `${k} ${Math.round(us)} µs`)
-        .join(', ')}`
-    : '';
-  const rounds = l.rounds ? ` (rounds ${l.rounds.map((t) => Math.round(t)).join(' / ')})` : '';
-  return `${Math.round(r.throughput).toLocaleString('en-US')}/s${lat}${rounds}${cpu}`;
-}
-
 async function benchAddCount(
   url: string,
   floor: { url: string; pid: number },
@@ -112,7 +101,7 @@ async function benchAddCount(
   namespace: string,
   pids: Record<string, number>,
   placement: string,
-): Promise<Row[]> {
+): Promise<ResultRow[]> {
   say(
     `AddCount (Eventual) through HTTP vs a Cassandra counter column UPDATE through cassandra-driver, and the HTTP + INSERT floor, ${placement}, concurrency ${CONCURRENCY}, ${ROUNDS} x ${SECONDS} s each`,
   );
@@ -162,17 +151,14 @@ async function benchAddCount(
   floorHttp.close();
   return [
     {
-      name: `AddCount (Eventual, HTTP) vs native counter UPDATE; ${placement}`,
-      workload: workload!,
-      baseline: baseline!,
-      target: 1.0,
-      note: `${(workload!.throughput / floorResult!.throughput).toFixed(2)}x of the HTTP + INSERT floor`,
+      workload: 'addcount',
+      placement,
+      tally: side(workload!),
+      baseline: side(baseline!),
+      target: { ratio: 1.0 },
+      note: `Tally at ${(workload!.throughput / floorResult!.throughput).toFixed(2)}x of the HTTP + INSERT floor`,
     },
-    {
-      name: `HTTP + INSERT floor (node:http, one prepared INSERT of the same row, coalesced like Tally's, nothing else) vs native counter UPDATE; ${placement}`,
-      workload: floorResult!,
-      baseline: baseline!,
-    },
+    { workload: 'addcount-floor', placement, tally: side(floorResult!), baseline: side(baseline!) },
   ];
 }
 
@@ -181,7 +167,7 @@ async function benchGetCount(
   namespace: string,
   pids: Record<string, number>,
   env: NodeJS.ProcessEnv,
-): Promise<{ rows: Row[]; rss: number }> {
+): Promise<{ rows: ResultRow[]; rss: number }> {
   say('GetCount: writing and rolling up 100 counters so reads hit the cache');
   const http = httpClient(url, CONCURRENCY);
   for (let c = 0; c < 100; c++)
@@ -240,26 +226,14 @@ async function benchGetCount(
   await stopChild(child);
   return {
     rows: [
-      {
-        name: 'GetCount (Eventual, cache hit, HTTP GET /v1/namespaces/{ns}/counters/{name}) vs node:http + memjs get',
-        workload: get!,
-        baseline: baseline!,
-        target: 0.8,
-        note: 'p99 target <= 5 ms',
-      },
-      {
-        name: 'GetCount (the same, as POST /v1/counter/GetCount with a JSON body) vs the same baseline',
-        workload: post!,
-        baseline: baseline!,
-        target: 0.8,
-        note: 'p99 target <= 5 ms',
-      },
+      { workload: 'getcount-get', tally: side(get!), baseline: side(baseline!), target: { ratio: 0.8, p99Ms: 5 } },
+      { workload: 'getcount-post', tally: side(post!), baseline: side(baseline!), target: { ratio: 0.8, p99Ms: 5 } },
     ],
     rss,
   };
 }
 
-async function benchRollup(client: Client, config: NamespaceConfig): Promise<Row> {
+async function benchRollup(client: Client, config: NamespaceConfig): Promise<ResultRow> {
   const store = new CounterStore(client, config);
   const counter = `rollup-${randomUUID()}`;
   say(`rollup: writing ${ROLLUP_EVENTS.toLocaleString('en-US')} events of one counter over the last 50 s`);
@@ -329,10 +303,10 @@ async function benchRollup(client: Client, config: NamespaceConfig): Promise<Row
   if (outcome.checkpoint?.count !== sum)
     throw new Error(`the stored checkpoint ${outcome.checkpoint?.count} differs from ${sum}`);
   return {
-    name: 'Rollup: events aggregated vs raw driver scan of the same partitions',
-    workload: { throughput: events / workloadSeconds },
+    workload: 'rollup',
+    tally: { throughput: events / workloadSeconds },
     baseline: { throughput: scanned / baselineSeconds },
-    target: 0.8,
+    target: { ratio: 0.8 },
     note: `${ROLLUP_EVENTS.toLocaleString('en-US')} events, count ${counted} checked against the scan`,
   };
 }
@@ -353,14 +327,17 @@ async function main(): Promise<void> {
   await ensureSchema(client, config);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-bench-'));
   fs.writeFileSync(path.join(dir, 'ns.json'), JSON.stringify(config));
-  const main = path.join(repoRoot(), 'dist', 'runtime', 'cli', 'main.js');
+  const main = path.join(repoRoot(), 'dist', 'cli', 'main.js');
   const { child, match } = await startChild(
     [...RUNTIME_NODE_ARGS, main, 'serve', '--namespaces', dir, '--port', '0', '--host', '127.0.0.1'],
     { ...env, LOG_LEVEL: 'info' },
     /"port":(\d+)[^\n]*tally runtime listening/,
   );
   const url = `http://127.0.0.1:${match[1]}`;
-  const rows: Row[] = [];
+  const rows: ResultRow[] = [];
+  const cassandraVersion = String(
+    (await client.execute('SELECT release_version FROM system.local')).first()?.get('release_version') ?? '',
+  );
   let rss = 0;
   let operatorResult: OperatorBench | undefined;
   try {
@@ -404,44 +381,28 @@ async function main(): Promise<void> {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 
-  const lines = [
-    '',
-    `Tally benchmarks — ${os.cpus().length} cores, concurrency ${CONCURRENCY}, median of ${ROUNDS} alternating ${SECONDS}-s rounds per side (${new Date().toISOString()})`,
-    '',
-    '| workload | Tally | baseline | ratio | target |',
-    '| --- | --- | --- | --- | --- |',
-    ...rows.map((r) => {
-      const ratio = r.workload.throughput / r.baseline.throughput;
-      const target = r.target === undefined ? 'reference' : `>= ${r.target}x ${ratio >= r.target ? 'met' : 'MISS'}`;
-      return `| ${r.name} | ${fmt(r.workload)} | ${fmt(r.baseline)} | ${ratio.toFixed(2)}x | ${target}${r.note ? ` (${r.note})` : ''} |`;
-    }),
-    '',
-    `Runtime resident memory under load (peak RSS of tally serve): ${rss.toFixed(0)} MiB`,
-  ];
   if (operatorResult) {
     const o = operatorResult;
-    lines.push(
-      `Operator: ${o.count} CounterNamespaces to Ready in ${o.operatorSeconds.toFixed(1)} s; the same DDL back to back through cassandra-driver ` +
-        `${o.ddlSeconds.toFixed(1)} s; ratio ${(o.ddlSeconds / o.operatorSeconds).toFixed(2)}x (DDL time / operator time); ` +
+    rows.push({
+      workload: 'operator',
+      tally: { throughput: o.count / o.operatorSeconds },
+      baseline: { throughput: o.count / o.ddlSeconds },
+      ratio: o.ddlSeconds / o.operatorSeconds,
+      note:
+        `${o.count} to Ready in ${o.operatorSeconds.toFixed(1)} s, the DDL alone ${o.ddlSeconds.toFixed(1)} s; ` +
         `reconcile p99 <= ${o.reconcileP99Seconds} s over ${o.reconciles} reconciles`,
-    );
+    });
   }
-  for (const row of rows.filter((r) => r.name.startsWith('GetCount'))) {
-    const p99 = (row.workload as LoadResult).p99Ms;
-    lines.push(
-      `${row.name.slice(0, row.name.indexOf(')') + 1)} p99 at concurrency ${CONCURRENCY}: ${p99.toFixed(2)} ms (target <= 5 ms: ${p99 <= 5 ? 'met' : 'MISS'}; the baseline's own p99: ${(row.baseline as LoadResult).p99Ms.toFixed(2)} ms)`,
-    );
-  }
-  // What the Cassandra cluster has to provide per add: the figure that sizes it, whatever runs in front of it.
-  for (const row of rows.filter((r) => r.name.startsWith('AddCount'))) {
-    const tally = (row.workload as Partial<RoundsResult>).cpuPerOp?.cassandra;
-    const native = (row.baseline as Partial<RoundsResult>).cpuPerOp?.cassandra;
-    if (tally === undefined || native === undefined || !Number.isFinite(tally) || !Number.isFinite(native)) continue;
-    lines.push(
-      `AddCount, ${row.name.slice(row.name.indexOf('; ') + 2)}: Cassandra CPU per add ${Math.round(tally)} µs vs ${Math.round(native)} µs per native counter update (${(native / tally).toFixed(2)}x the adds per Cassandra CPU-second)`,
-    );
-  }
-  process.stdout.write(lines.join('\n') + '\n');
+  const file = path.join(repoRoot(), 'docs', 'benchmarks.md');
+  await writeReport(file, {
+    date: new Date().toISOString(),
+    machine: thisMachine(cassandraVersion || undefined),
+    settings: { concurrency: CONCURRENCY, rounds: ROUNDS, secondsPerRound: SECONDS, warmupRounds: WARMUP_ROUNDS },
+    rows,
+    ...(Number.isFinite(rss) && rss > 0 ? { runtimeRssMiB: rss } : {}),
+  });
+  process.stdout.write(fs.readFileSync(file, 'utf8'));
+  say(`report written to ${path.relative(process.cwd(), file)}`);
 }
 
 // Exiting through process.exit runs the 'exit' handlers (they give Cassandra back its CPUs); a signal's default does not.
