@@ -1,0 +1,418 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Client } from 'cassandra-driver';
+import { resolveCounterNamespace } from '../../api/resolve';
+import type { NamespaceConfig } from '../../api/namespace-config';
+import { countAsOf } from '../../runtime/rollup/count';
+import { immutableBefore, rollupCounter } from '../../runtime/rollup/rollup';
+import { timeBucketsBetween } from '../../runtime/storage/buckets';
+import { cassandraSettingsFromEnv, createCassandraClient } from '../../store/client';
+import { CounterStore } from '../../runtime/storage/counter-store';
+import { dropKeyspace, ensureSchema } from '../../store/ensure';
+import { repoRoot } from '../stack/paths';
+import { readRecord } from '../stack/processes';
+import { up } from '../stack/stack';
+import { splitCpus } from './cpu-split';
+import { benchOperator, type OperatorBench } from './operator';
+import { httpClient } from './http-client';
+import { alternate, closedLoop, rssMiB, WARMUP_ROUNDS, type LoadResult, type RoundsResult } from './load';
+import { thisMachine, writeReport, type ResultRow, type SideResult } from './report';
+
+/**
+ * `npm run bench`: each workload beside its baseline, in one run, on this machine, with ratios, written to
+ * docs/benchmarks.md (report.ts; each run replaces it) and printed. A missed target is reported, not hidden.
+ * Settings: BENCH_SECONDS (per round, default 5), BENCH_NAMESPACES (default 50), BENCH_ROUNDS (alternating rounds per
+ * side, default 3), BENCH_WARMUP_ROUNDS (default 3), BENCH_CONCURRENCY (default 32), BENCH_ROLLUP_EVENTS (default
+ * 60000).
+ */
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const WARMUP = 1;
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
+const ROLLUP_EVENTS = Number(process.env.BENCH_ROLLUP_EVENTS ?? 60000);
+const NAMESPACES = Number(process.env.BENCH_NAMESPACES ?? 50);
+const COUNTERS = 1000;
+/** BENCH_ONLY=addcount,getcount,rollup,operator runs a subset (default: all). */
+/** Extra node flags for the runtime under test, e.g. BENCH_RUNTIME_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
+const RUNTIME_NODE_ARGS = (process.env.BENCH_RUNTIME_NODE_ARGS ?? '').split(' ').filter(Boolean);
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'addcount,getcount,rollup,operator').split(',').map((s) => s.trim()));
+
+const say = (m: string): void => void process.stderr.write(`[bench] ${m}\n`);
+
+/** One side's figures for the report. */
+function side(r: LoadResult | RoundsResult): SideResult {
+  const rounds = r as Partial<RoundsResult>;
+  return {
+    throughput: r.throughput,
+    p50Ms: r.p50Ms,
+    p99Ms: r.p99Ms,
+    ...(r.errors ? { errors: r.errors } : {}),
+    ...(rounds.cpuPerOp ? { cpuPerOpUs: rounds.cpuPerOp } : {}),
+  };
+}
+
+function startChild(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: RegExp,
+): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
+  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start:\n${out}`)), 60_000);
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      const m = ready.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout.off('data', onData);
+        child.stdout.resume();
+        child.stderr.resume();
+        resolve({ child, match: m });
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('exit', (code) => reject(new Error(`${args[0]} exited with ${code}:\n${out}`)));
+  });
+}
+
+/** The pid of a process the stack started (NaN when the service is an existing one: its CPU is then not shown). */
+function stackPid(name: string): number {
+  return readRecord(name)?.pid ?? NaN;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  await new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+async function benchAddCount(
+  url: string,
+  floor: { url: string; pid: number },
+  client: Client,
+  keyspace: string,
+  namespace: string,
+  pids: Record<string, number>,
+  placement: string,
+): Promise<ResultRow[]> {
+  say(
+    `AddCount (Eventual) through HTTP vs a Cassandra counter column UPDATE through cassandra-driver, and the HTTP + INSERT floor, ${placement}, concurrency ${CONCURRENCY}, ${ROUNDS} x ${SECONDS} s each`,
+  );
+  const http = httpClient(url, CONCURRENCY);
+  const floorHttp = httpClient(floor.url, CONCURRENCY);
+  const addBody = (loop: number, i: number): string =>
+    JSON.stringify({
+      namespace,
+      counter_name: `c${(loop * 7919 + i) % COUNTERS}`,
+      delta: 1,
+      idempotency_token: { token: randomUUID(), generation_time: new Date().toISOString() },
+    });
+  await client.execute(
+    `CREATE TABLE IF NOT EXISTS ${keyspace}.native_counters (name text PRIMARY KEY, c counter)`,
+    [],
+    { readTimeout: 60000 },
+  );
+  const update = `UPDATE ${keyspace}.native_counters SET c = c + ? WHERE name = ?`;
+  const opts = { concurrency: CONCURRENCY, seconds: SECONDS, warmupSeconds: WARMUP };
+  const [workload, floorResult, baseline] = await alternate(ROUNDS, [
+    {
+      name: 'AddCount',
+      watch: { runtime: pids.runtime!, cassandra: pids.cassandra!, bench: process.pid },
+      run: () =>
+        closedLoop(
+          opts,
+          async (loop, i) => void (await http.request('POST', '/v1/counter/AddCount', addBody(loop, i))),
+        ),
+    },
+    {
+      name: 'HTTP + INSERT floor',
+      watch: { server: floor.pid, cassandra: pids.cassandra!, bench: process.pid },
+      run: () => closedLoop(opts, async (loop, i) => void (await floorHttp.request('POST', '/', addBody(loop, i)))),
+    },
+    {
+      name: 'native counter',
+      watch: { cassandra: pids.cassandra!, bench: process.pid },
+      run: () =>
+        closedLoop(
+          opts,
+          async (loop, i) =>
+            void (await client.execute(update, [1n, `c${(loop * 7919 + i) % COUNTERS}`], { prepare: true })),
+        ),
+    },
+  ]);
+  http.close();
+  floorHttp.close();
+  return [
+    {
+      workload: 'addcount',
+      placement,
+      tally: side(workload!),
+      baseline: side(baseline!),
+      target: { ratio: 1.0 },
+      note: `Tally at ${(workload!.throughput / floorResult!.throughput).toFixed(2)}x of the HTTP + INSERT floor`,
+    },
+    { workload: 'addcount-floor', placement, tally: side(floorResult!), baseline: side(baseline!) },
+  ];
+}
+
+async function benchGetCount(
+  url: string,
+  namespace: string,
+  pids: Record<string, number>,
+  env: NodeJS.ProcessEnv,
+): Promise<{ rows: ResultRow[]; rss: number }> {
+  say('GetCount: writing and rolling up 100 counters so reads hit the cache');
+  const http = httpClient(url, CONCURRENCY);
+  for (let c = 0; c < 100; c++)
+    await http.request('POST', '/v1/counter/AddCount', JSON.stringify({ namespace, counter_name: `r${c}`, delta: c }));
+  // Reads of counters without a checkpoint roll them up inline and fill the cache.
+  for (let c = 0; c < 100; c++)
+    await http.request('POST', '/v1/counter/GetCount', JSON.stringify({ namespace, counter_name: `r${c}` }));
+
+  const main = path.join(repoRoot(), 'dist', 'test', 'bench', 'baseline-server.js');
+  const { child, match } = await startChild([main, '0'], env, /listening (\d+)/);
+  const base = httpClient(`http://127.0.0.1:${match[1]}`, CONCURRENCY);
+  const keys = Array.from({ length: 100 }, (_, c) => encodeURIComponent(`tally:${namespace}:rollup:r${c}`));
+  say(
+    `GetCount (Eventual, cache hit) through HTTP vs a bare node:http server doing one memjs get, concurrency ${CONCURRENCY}, ${ROUNDS} x ${SECONDS} s each`,
+  );
+  let rss = 0;
+  const sampler = setInterval(() => (rss = Math.max(rss, rssMiB(pids.runtime!))), 250);
+  const opts = { concurrency: CONCURRENCY, seconds: SECONDS, warmupSeconds: WARMUP };
+  const counter = (loop: number, i: number): string => `r${(loop * 31 + i) % 100}`;
+  const [get, post, baseline] = await alternate(ROUNDS, [
+    {
+      // The same request shape as the baseline's: a GET with the key in the path, no body.
+      name: 'GetCount (GET)',
+      watch: { runtime: pids.runtime!, memcached: pids.memcached!, bench: process.pid },
+      run: () =>
+        closedLoop(
+          opts,
+          async (loop, i) =>
+            void (await http.request('GET', `/v1/namespaces/${namespace}/counters/${counter(loop, i)}`)),
+        ),
+    },
+    {
+      name: 'GetCount (POST)',
+      watch: { runtime: pids.runtime!, memcached: pids.memcached!, bench: process.pid },
+      run: () =>
+        closedLoop(
+          opts,
+          async (loop, i) =>
+            void (await http.request(
+              'POST',
+              '/v1/counter/GetCount',
+              JSON.stringify({ namespace, counter_name: counter(loop, i) }),
+            )),
+        ),
+    },
+    {
+      name: 'node:http + memjs',
+      watch: { server: child.pid!, memcached: pids.memcached!, bench: process.pid },
+      run: () =>
+        closedLoop(opts, async (loop, i) => void (await base.request('GET', `/${keys[(loop * 31 + i) % 100]}`))),
+    },
+  ]);
+  clearInterval(sampler);
+  http.close();
+  base.close();
+  await stopChild(child);
+  return {
+    rows: [
+      { workload: 'getcount-get', tally: side(get!), baseline: side(baseline!), target: { ratio: 0.8, p99Ms: 5 } },
+      { workload: 'getcount-post', tally: side(post!), baseline: side(baseline!), target: { ratio: 0.8, p99Ms: 5 } },
+    ],
+    rss,
+  };
+}
+
+async function benchRollup(client: Client, config: NamespaceConfig): Promise<ResultRow> {
+  const store = new CounterStore(client, config);
+  const counter = `rollup-${randomUUID()}`;
+  say(`rollup: writing ${ROLLUP_EVENTS.toLocaleString('en-US')} events of one counter over the last 50 s`);
+  const now = Date.now();
+  let written = 0;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (next < ROLLUP_EVENTS) {
+        const i = next++;
+        await store.append({
+          counter,
+          eventTimeMs: now - 50_000 + Math.floor((i * 50_000) / ROLLUP_EVENTS),
+          eventId: `e${i}`,
+          kind: 'add',
+          delta: (i % 7) - 3,
+        });
+        if (++written % 20000 === 0) say(`  ${written.toLocaleString('en-US')} events written`);
+      }
+    }),
+  );
+  const row = await store.readRow(counter);
+  const asOf = immutableBefore(store, Date.now() + 60_000);
+  const runs = 5;
+
+  say(`rollup: aggregating them ${runs} times (the rollup's count), then scanning them ${runs} times (baseline)`);
+  let events = 0;
+  let counted = 0;
+  let t0 = process.hrtime.bigint();
+  for (let r = 0; r < runs; r++) {
+    const result = await countAsOf(store, row, asOf, Date.now());
+    events += result.eventsRead;
+    counted = result.count;
+  }
+  const workloadSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+
+  // The baseline reads every event row of the same partitions and sums the deltas in the client.
+  const { secondsPerBucket, bucketsPerCounter } = config.eventStorage;
+  const scan = `SELECT delta FROM ${config.cassandra.keyspace}.${config.cassandra.eventsTable} WHERE counter_name = ? AND time_bucket = ? AND event_bucket = ? AND event_time > ? AND event_time <= ?`;
+  let scanned = 0;
+  let sum = 0;
+  t0 = process.hrtime.bigint();
+  for (let r = 0; r < runs; r++) {
+    sum = 0;
+    const parts = timeBucketsBetween(row.firstWriteMs! - 1, asOf, secondsPerBucket).flatMap((tb) =>
+      Array.from({ length: bucketsPerCounter }, (_, eb) => [BigInt(tb), eb] as const),
+    );
+    await Promise.all(
+      parts.map(async ([tb, eb]) => {
+        let pageState: string | undefined;
+        do {
+          const rs = await client.execute(scan, [counter, tb, eb, new Date(row.firstWriteMs! - 1), new Date(asOf)], {
+            prepare: true,
+            fetchSize: 5000,
+            ...(pageState ? { pageState } : {}),
+          });
+          for (const r of rs.rows) sum += Number(r.get('delta') as bigint);
+          scanned += rs.rows.length;
+          pageState = rs.pageState ?? undefined;
+        } while (pageState);
+      }),
+    );
+  }
+  const baselineSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (sum !== counted) throw new Error(`rollup counted ${counted} but the raw scan summed ${sum}`);
+  const outcome = await rollupCounter(store, undefined, counter, Date.now() + 60_000);
+  if (outcome.checkpoint?.count !== sum)
+    throw new Error(`the stored checkpoint ${outcome.checkpoint?.count} differs from ${sum}`);
+  return {
+    workload: 'rollup',
+    tally: { throughput: events / workloadSeconds },
+    baseline: { throughput: scanned / baselineSeconds },
+    target: { ratio: 0.8 },
+    note: `${ROLLUP_EVENTS.toLocaleString('en-US')} events, count ${counted} checked against the scan`,
+  };
+}
+
+async function main(): Promise<void> {
+  say('bringing the local stack up (or using the one that is up)');
+  const stack = await up();
+  const env: NodeJS.ProcessEnv = { ...process.env, ...stack.env, LOG_LEVEL: 'warn' };
+  const namespace = `bench-${randomUUID().slice(0, 8)}`;
+  const config = resolveCounterNamespace({
+    apiVersion: 'tally.dev/v1alpha1',
+    kind: 'CounterNamespace',
+    metadata: { name: namespace },
+    spec: { counterType: 'Eventual' },
+  });
+  const client = createCassandraClient(cassandraSettingsFromEnv(env));
+  await client.connect();
+  await ensureSchema(client, config);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-bench-'));
+  fs.writeFileSync(path.join(dir, 'ns.json'), JSON.stringify(config));
+  const main = path.join(repoRoot(), 'dist', 'cli', 'main.js');
+  const { child, match } = await startChild(
+    [...RUNTIME_NODE_ARGS, main, 'serve', '--namespaces', dir, '--port', '0', '--host', '127.0.0.1'],
+    { ...env, LOG_LEVEL: 'info' },
+    /"port":(\d+)[^\n]*tally runtime listening/,
+  );
+  const url = `http://127.0.0.1:${match[1]}`;
+  const rows: ResultRow[] = [];
+  const cassandraVersion = String(
+    (await client.execute('SELECT release_version FROM system.local')).first()?.get('release_version') ?? '',
+  );
+  let rss = 0;
+  let operatorResult: OperatorBench | undefined;
+  try {
+    await new Promise((r) => setTimeout(r, 500));
+    const pids = { runtime: child.pid!, cassandra: stackPid('cassandra'), memcached: stackPid('memcached') };
+    if (ONLY.has('addcount')) {
+      const floorMain = path.join(repoRoot(), 'dist', 'test', 'bench', 'insert-floor-server.js');
+      const floor = await startChild([floorMain, namespace], env, /listening (\d+)/);
+      try {
+        const floorSide = { url: `http://127.0.0.1:${floor.match[1]}`, pid: floor.child.pid! };
+        const add = (placement: string) =>
+          benchAddCount(url, floorSide, client, config.cassandra.keyspace, namespace, pids, placement);
+        rows.push(...(await add('all processes share every CPU')));
+        // As deployed, Cassandra does not share its CPUs with the servers in front of it or the clients: the same
+        // workloads with Cassandra on CPUs of its own, the runtime, the floor and the load generator on the others.
+        const split = splitCpus(pids.cassandra, [child.pid!, floorSide.pid, process.pid]);
+        if (typeof split === 'string') say(`AddCount with Cassandra on CPUs of its own: not run (${split})`);
+        else {
+          try {
+            rows.push(...(await add(split.description)));
+          } finally {
+            split.restore();
+          }
+        }
+      } finally {
+        await stopChild(floor.child);
+      }
+    }
+    if (ONLY.has('getcount')) {
+      const get = await benchGetCount(url, namespace, pids, env);
+      rows.push(...get.rows);
+      rss = get.rss;
+    }
+    rss = Math.max(rss, rssMiB(child.pid!));
+    if (ONLY.has('rollup')) rows.push(await benchRollup(client, config));
+    if (ONLY.has('operator')) operatorResult = await benchOperator(env, client, NAMESPACES, say);
+  } finally {
+    await stopChild(child);
+    await dropKeyspace(client, config.cassandra.keyspace);
+    await client.shutdown();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  if (operatorResult) {
+    const o = operatorResult;
+    rows.push({
+      workload: 'operator',
+      tally: { throughput: o.count / o.operatorSeconds },
+      baseline: { throughput: o.count / o.ddlSeconds },
+      ratio: o.ddlSeconds / o.operatorSeconds,
+      note:
+        `${o.count} to Ready in ${o.operatorSeconds.toFixed(1)} s, the DDL alone ${o.ddlSeconds.toFixed(1)} s; ` +
+        `reconcile p99 <= ${o.reconcileP99Seconds} s over ${o.reconciles} reconciles`,
+    });
+  }
+  const file = path.join(repoRoot(), 'docs', 'benchmarks.md');
+  await writeReport(file, {
+    date: new Date().toISOString(),
+    machine: thisMachine(cassandraVersion || undefined),
+    settings: { concurrency: CONCURRENCY, rounds: ROUNDS, secondsPerRound: SECONDS, warmupRounds: WARMUP_ROUNDS },
+    rows,
+    ...(Number.isFinite(rss) && rss > 0 ? { runtimeRssMiB: rss } : {}),
+  });
+  process.stdout.write(fs.readFileSync(file, 'utf8'));
+  say(`report written to ${path.relative(process.cwd(), file)}`);
+}
+
+// Exiting through process.exit runs the 'exit' handlers (they give Cassandra back its CPUs); a signal's default does not.
+process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143));
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`[bench] failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);
