@@ -1,6 +1,6 @@
 import * as yaml from 'js-yaml';
 import { NAMESPACE_NAME_PATTERN } from './namespace-config';
-import { CRD_GROUP, CRD_KIND, CRD_VERSION } from './resolve';
+import { CRD_GROUP, CRD_KIND, CRD_NAME, CRD_PLURAL, CRD_SINGULAR, CRD_VERSION, LABELS, PART_OF } from './names';
 import { counterNamespaceSpecSchema } from './spec-schema';
 import { counterNamespaceStatusSchema } from './status-schema';
 
@@ -10,9 +10,6 @@ import { counterNamespaceStatusSchema } from './status-schema';
  * `npm run gen:crd`; a unit test fails when the two drift apart.
  */
 
-export const CRD_PLURAL = 'counternamespaces';
-export const CRD_SINGULAR = 'counternamespace';
-export const CRD_NAME = `${CRD_PLURAL}.${CRD_GROUP}`;
 export const CRD_SHORT_NAMES = ['cns'];
 export const CRD_CATEGORIES = ['tally'];
 /** Where the generated YAML lives, relative to the repository root. */
@@ -123,7 +120,7 @@ export function counterNamespaceCrd(): object {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
-    metadata: { name: CRD_NAME, labels: { 'app.kubernetes.io/part-of': 'tally' } },
+    metadata: { name: CRD_NAME, labels: { [LABELS.partOf]: PART_OF } },
     spec: {
       group: CRD_GROUP,
       scope: 'Namespaced',

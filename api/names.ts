@@ -1,8 +1,16 @@
 import { createHash } from 'node:crypto';
 
-export const FINALIZER = 'tally.dev/keyspace-cleanup';
+/** The CounterNamespace resource's identity: its API group, version and names, everywhere they are needed. */
+export const CRD_GROUP = 'tally.dev';
+export const CRD_VERSION = 'v1alpha1';
+export const CRD_API_VERSION = `${CRD_GROUP}/${CRD_VERSION}`;
+export const CRD_KIND = 'CounterNamespace';
+export const CRD_PLURAL = 'counternamespaces';
+export const CRD_SINGULAR = 'counternamespace';
+export const CRD_NAME = `${CRD_PLURAL}.${CRD_GROUP}`;
+
+export const FINALIZER = `${CRD_GROUP}/keyspace-cleanup`;
 export const FIELD_MANAGER = 'tally-operator';
-export const PLURAL = 'counternamespaces';
 
 /** Labels on everything the operator owns; the runtime selects its ConfigMaps by the last one. */
 export const LABELS = {
@@ -12,6 +20,8 @@ export const LABELS = {
   config: 'tally.dev/config',
 } as const;
 export const MANAGED_BY = 'tally-operator';
+/** Value of the `app.kubernetes.io/part-of` label on the CRD and on everything the operator owns. */
+export const PART_OF = 'tally';
 /** Value of the `tally.dev/config` label on ConfigMaps that hold a resolved namespace document. */
 export const CONFIG_LABEL_VALUE = 'namespace';
 /** The ConfigMap key holding the resolved CounterNamespaceConfig document. */

@@ -1,29 +1,8 @@
 import { CONFIG_API_VERSION, CONFIG_KIND, NAMESPACE_NAME_PATTERN, namespaceConfigSchema } from './namespace-config';
 import type { NamespaceConfig, Replication } from './namespace-config';
-import { counterNamespaceSpecSchema, type CounterType } from './spec-schema';
+import { counterNamespaceSpecSchema } from './spec-schema';
+import type { CounterNamespaceSpec } from './types';
 import { compileChecker, describeErrors, type FieldError } from './validate';
-
-export const CRD_GROUP = 'tally.dev';
-export const CRD_VERSION = 'v1alpha1';
-export const CRD_API_VERSION = `${CRD_GROUP}/${CRD_VERSION}`;
-export const CRD_KIND = 'CounterNamespace';
-
-/** The spec after defaults, as the API server stores it. */
-export interface CounterNamespaceSpec {
-  counterType: CounterType;
-  cassandra: {
-    keyspace?: string;
-    replication: {
-      class: 'SimpleStrategy' | 'NetworkTopologyStrategy';
-      replicationFactor?: number;
-      dataCenters?: Record<string, number>;
-    };
-  };
-  eventStorage: NamespaceConfig['eventStorage'];
-  rollup: NamespaceConfig['rollup'];
-  cache: Omit<NamespaceConfig['cache'], 'servers'>;
-  deletionPolicy: 'Retain' | 'Delete';
-}
 
 export interface CounterNamespaceManifest {
   apiVersion: string;

@@ -1,14 +1,13 @@
 import type { V1ObjectMeta } from '@kubernetes/client-node';
-import type { CRD_GROUP, CRD_KIND, CRD_VERSION } from './resolve';
+import type { CRD_GROUP, CRD_KIND, CRD_VERSION } from './names';
 import type { counterNamespaceSpecSchema } from './spec-schema';
 import type { FromSchema } from './from-schema';
 import type { conditionSchema, counterNamespaceStatusSchema } from './status-schema';
 
 /**
  * The CounterNamespace resource as TypeScript types, derived from the same schemas the CRD is generated from
- * (operator/api/crd.ts), so the two cannot disagree. The spec is as the API server stores it: every defaulted field
- * is present. operator/api/crd.test.ts also proves it equal to the hand-written `CounterNamespaceSpec` of
- * runtime/namespace/resolve.ts.
+ * (api/crd.ts), so the two cannot disagree. The spec is as the API server stores it: every defaulted field is
+ * present. These are the only CounterNamespace types: api/resolve.ts resolves this spec type too.
  */
 export type CounterNamespaceSpec = FromSchema<typeof counterNamespaceSpecSchema>;
 export type CounterNamespaceStatus = FromSchema<typeof counterNamespaceStatusSchema>;

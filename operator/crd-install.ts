@@ -1,5 +1,6 @@
 import { ApiextensionsV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
-import { CRD_NAME, counterNamespaceCrd } from '../api/crd';
+import { counterNamespaceCrd } from '../api/crd';
+import { CRD_NAME } from '../api/names';
 
 /**
  * Server-side applies the CounterNamespace CRD and waits until it is Established. It goes through

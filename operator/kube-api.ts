@@ -7,9 +7,8 @@ import {
   type KubeConfig,
   type KubernetesObject,
 } from '@kubernetes/client-node';
-import { CRD_GROUP, CRD_VERSION } from '../api/resolve';
 import type { CounterNamespace, CounterNamespaceStatus } from '../api/types';
-import { FIELD_MANAGER, PLURAL } from '../api/names';
+import { CRD_GROUP, CRD_PLURAL, CRD_VERSION, FIELD_MANAGER } from '../api/names';
 import { httpStatus, makeBoundedApiClient } from '../lib/kube/request';
 
 /** The longest any of the reconciler's Kubernetes calls may take before it fails (and the reconcile is retried). */
@@ -52,7 +51,7 @@ export class KubeClient implements KubeApi {
         group: CRD_GROUP,
         version: CRD_VERSION,
         namespace,
-        plural: PLURAL,
+        plural: CRD_PLURAL,
         name,
       })) as CounterNamespace;
     } catch (err) {
@@ -67,7 +66,7 @@ export class KubeClient implements KubeApi {
         group: CRD_GROUP,
         version: CRD_VERSION,
         namespace: cns.metadata.namespace!,
-        plural: PLURAL,
+        plural: CRD_PLURAL,
         name: cns.metadata.name!,
         body: { metadata: { finalizers, resourceVersion: cns.metadata.resourceVersion } },
       },
@@ -81,7 +80,7 @@ export class KubeClient implements KubeApi {
         group: CRD_GROUP,
         version: CRD_VERSION,
         namespace: cns.metadata.namespace!,
-        plural: PLURAL,
+        plural: CRD_PLURAL,
         name: cns.metadata.name!,
         body: { status },
       },

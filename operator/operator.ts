@@ -12,9 +12,8 @@ import {
 } from '@kubernetes/client-node';
 import type { Client } from 'cassandra-driver';
 import type { Logger } from 'pino';
-import { CRD_GROUP, CRD_VERSION } from '../api/resolve';
 import { createCassandraClient } from '../store/client';
-import { LABELS, MANAGED_BY, PLURAL } from '../api/names';
+import { CRD_GROUP, CRD_PLURAL, CRD_VERSION, LABELS, MANAGED_BY } from '../api/names';
 import type { CounterNamespace } from '../api/types';
 import type { OperatorConfig } from './config';
 import { KubeClient } from './kube-api';
@@ -80,17 +79,17 @@ export async function startOperator(opts: OperatorOptions): Promise<Operator> {
           path: apiPath({
             group: CRD_GROUP,
             version: CRD_VERSION,
-            plural: PLURAL,
+            plural: CRD_PLURAL,
             ...(namespace ? { namespace } : {}),
           }),
           list: async (r) =>
             (namespace
               ? await custom.listNamespacedCustomObject(
-                  { group: CRD_GROUP, version: CRD_VERSION, plural: PLURAL, namespace },
+                  { group: CRD_GROUP, version: CRD_VERSION, plural: CRD_PLURAL, namespace },
                   r.options,
                 )
               : await custom.listClusterCustomObject(
-                  { group: CRD_GROUP, version: CRD_VERSION, plural: PLURAL },
+                  { group: CRD_GROUP, version: CRD_VERSION, plural: CRD_PLURAL },
                   r.options,
                 )) as never,
           watch,

@@ -1,6 +1,6 @@
 import type { V1OwnerReference } from '@kubernetes/client-node';
 import type { CounterNamespace } from '../../api/types';
-import { LABELS, MANAGED_BY } from '../../api/names';
+import { LABELS, MANAGED_BY, PART_OF } from '../../api/names';
 
 /** The controller owner reference every owned object carries, so the garbage collector removes it with its owner. */
 export function ownerReference(cns: CounterNamespace): V1OwnerReference {
@@ -17,7 +17,7 @@ export function ownerReference(cns: CounterNamespace): V1OwnerReference {
 export function ownedLabels(cns: CounterNamespace): Record<string, string> {
   return {
     [LABELS.managedBy]: MANAGED_BY,
-    [LABELS.partOf]: 'tally',
+    [LABELS.partOf]: PART_OF,
     [LABELS.counterNamespace]: cns.metadata.name!,
   };
 }

@@ -1,6 +1,6 @@
 import { CoreV1Api, Watch, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { CONFIG_KEY, CONFIG_LABEL_VALUE, LABELS } from '../../api/names';
+import { CONFIG_KEY, CONFIG_LABEL_VALUE, CRD_GROUP, CRD_KIND, LABELS } from '../../api/names';
 import { Informer, apiPath } from '../../lib/kube/informer';
 import { loadNamespaceDocuments } from './load';
 import { dedupeByName, type NamespaceSnapshot, type NamespaceSource } from './source';
@@ -86,7 +86,7 @@ export class ConfigMapNamespaceSource implements NamespaceSource {
     for (const cm of maps) {
       const source = `ConfigMap ${cm.metadata?.namespace}/${cm.metadata?.name}`;
       const controlled = (cm.metadata?.ownerReferences ?? []).some(
-        (o) => o.controller === true && o.kind === 'CounterNamespace' && o.apiVersion.startsWith('tally.dev/'),
+        (o) => o.controller === true && o.kind === CRD_KIND && o.apiVersion.startsWith(`${CRD_GROUP}/`),
       );
       if (!controlled) {
         errors.push(`${source}: not controlled by a CounterNamespace (only the operator's ConfigMaps are served)`);

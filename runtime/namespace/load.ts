@@ -1,13 +1,8 @@
 import * as yaml from 'js-yaml';
 import { CONFIG_KIND } from '../../api/namespace-config';
 import type { NamespaceConfig } from '../../api/namespace-config';
-import {
-  CRD_GROUP,
-  CRD_KIND,
-  resolveCounterNamespace,
-  validateNamespaceConfig,
-  type CounterNamespaceManifest,
-} from '../../api/resolve';
+import { CRD_GROUP, CRD_KIND } from '../../api/names';
+import { resolveCounterNamespace, validateNamespaceConfig, type CounterNamespaceManifest } from '../../api/resolve';
 
 /** One namespace read from a document, or why the document was rejected. Only Tally's documents are returned. */
 export type LoadedDocument =

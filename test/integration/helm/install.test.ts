@@ -9,8 +9,7 @@ import {
   KubeConfig,
 } from '@kubernetes/client-node';
 import pino from 'pino';
-import { CRD_NAME } from '../../../api/crd';
-import { configMapName, cronJobName } from '../../../api/names';
+import { CRD_NAME, configMapName, cronJobName } from '../../../api/names';
 import { KubeClient } from '../../../operator/kube-api';
 import { LeaderElector } from '../../../lib/kube/leader-election';
 import { Reconciler } from '../../../operator/reconcile/reconciler';

@@ -13,17 +13,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { isDeepStrictEqual, promisify } from 'node:util';
-import { CRD_NAME, CRD_PLURAL, counterNamespaceCrd } from '../../../api/crd';
+import { counterNamespaceCrd } from '../../../api/crd';
+import { CRD_API_VERSION, CRD_GROUP, CRD_KIND, CRD_NAME, CRD_PLURAL, CRD_VERSION } from '../../../api/names';
 import type { CounterNamespace, CounterNamespaceSpec } from '../../../api/types';
-import {
-  ConfigError,
-  CRD_API_VERSION,
-  CRD_GROUP,
-  CRD_KIND,
-  CRD_VERSION,
-  defaultSpec,
-  resolveCounterNamespace,
-} from '../../../api/resolve';
+import { ConfigError, defaultSpec, resolveCounterNamespace } from '../../../api/resolve';
 import { DEFAULTS } from '../../../api/spec-schema';
 import { requireEnv } from '../../support/env';
 
