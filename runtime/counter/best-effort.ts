@@ -1,11 +1,11 @@
 import { cacheKey } from '../cache/keys';
 import { CacheUnavailableError, type Cache } from '../cache/memcached';
 import type { NamespaceConfig } from '../../api/namespace-config';
-import { ApiError, unavailable } from './errors';
+import { DeltaOutOfRangeError, UnavailableError } from '../errors';
 import type { AddRequest, ClearRequest, CounterOps, CountReply } from './types';
 
 /**
- * BestEffort: memcached only. incr/decr with a TTL, no event log, no idempotency (a retried call counts twice):
+ * BestEffort: memcached only. incr/decr with a TTL, no event log, no idempotency (a retried call counts twice, and a token's time is not checked):
  * the fastest type, for counts that may be approximate and may be lost with the cache.
  */
 export class BestEffortCounters implements CounterOps {
@@ -20,14 +20,15 @@ export class BestEffortCounters implements CounterOps {
 
   private async withCache<T>(op: (cache: Cache) => Promise<T>): Promise<T> {
     if (!this.cache)
-      throw unavailable(
+      throw new UnavailableError(
         `namespace ${this.config.name} is BestEffort but this runtime has no memcached (MEMCACHED_SERVERS)`,
-        30,
+        { retryAfterSeconds: 30 },
       );
     try {
       return await op(this.cache);
     } catch (err) {
-      if (err instanceof CacheUnavailableError) throw unavailable(`memcached is unavailable: ${err.message}`);
+      if (err instanceof CacheUnavailableError)
+        throw new UnavailableError(`memcached is unavailable: ${err.message}`, { cause: err });
       throw err;
     }
   }
@@ -43,12 +44,7 @@ export class BestEffortCounters implements CounterOps {
     if (count > BigInt(Number.MAX_SAFE_INTEGER) || count < BigInt(Number.MIN_SAFE_INTEGER)) {
       // Undo, so the stored count stays within what a JSON number can carry exactly.
       await this.withCache((c) => c.addToCount(this.key(req.counter), -req.delta, this.config.cache.ttlSeconds));
-      throw new ApiError(
-        400,
-        'COUNT_OUT_OF_RANGE',
-        `adding ${req.delta} would take the count outside ±${Number.MAX_SAFE_INTEGER}`,
-        'delta',
-      );
+      throw new DeltaOutOfRangeError(req.delta);
     }
     return { count: Number(count) };
   }

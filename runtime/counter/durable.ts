@@ -2,13 +2,14 @@ import type { RollupCache } from '../cache/rollup-cache';
 import type { NamespaceConfig } from '../../api/namespace-config';
 import type { RuntimeMetrics } from '../observability/metrics';
 import { countAsOf } from '../rollup/count';
-import { immutableBefore, rollupCounter } from '../rollup/rollup';
+import { rollupCounter, settleDelayMs } from '../rollup/rollup';
 import { RollupQueues } from '../rollup/queues';
 import { isUnavailable } from '../../store/client';
 import type { CounterEvent, CounterStore } from '../storage/counter-store';
-import { unavailable } from './errors';
+import { EventTimeRefusedError, UnavailableError } from '../errors';
+import { EventWriter } from './event-writer';
 import type { AddRequest, ClearRequest, CounterOps, CountReply } from './types';
-import { WriteBoundsCache } from './write-bounds';
+import { messageOf } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
 
 export interface DurableDeps {
@@ -18,6 +19,8 @@ export interface DurableDeps {
   log: Logger;
   now?: () => number;
 }
+
+const iso = (ms: number): string => new Date(ms).toISOString();
 
 /**
  * What Eventual and Accurate counters share: every add or clear is an event in the time-bucketed log, written
@@ -31,7 +34,7 @@ export abstract class DurableCounters implements CounterOps {
   protected readonly log: Logger;
   protected readonly now: () => number;
   readonly queues: RollupQueues;
-  private readonly bounds: WriteBoundsCache;
+  private readonly writer: EventWriter;
 
   constructor(deps: DurableDeps) {
     this.store = deps.store;
@@ -40,7 +43,7 @@ export abstract class DurableCounters implements CounterOps {
     this.metrics = deps.metrics;
     this.log = deps.log;
     this.now = deps.now ?? Date.now;
-    this.bounds = new WriteBoundsCache(this.store);
+    this.writer = new EventWriter(this.store);
     const ns = this.config.name;
     this.queues = new RollupQueues(
       {
@@ -55,7 +58,7 @@ export abstract class DurableCounters implements CounterOps {
         onDrop: () => this.metrics.triggersDropped.inc({ namespace: ns }),
         onError: (counter, err) => {
           this.metrics.rollups.inc({ namespace: ns, result: 'error' });
-          this.log.warn({ namespace: ns, counter, err: (err as Error).message }, 'rollup failed; retrying later');
+          this.log.warn({ namespace: ns, counter, err: messageOf(err) }, 'rollup failed; retrying later');
         },
       },
       this.now,
@@ -63,7 +66,7 @@ export abstract class DurableCounters implements CounterOps {
     this.queues.start();
   }
 
-  /** Rolls the counter up now (used by the queues, the sweeper and first reads). */
+  /** Rolls the counter up now and records the outcome in the metrics (the queues, and Eventual's first read). */
   async rollup(counter: string) {
     const outcome = await rollupCounter(this.store, this.cache, counter, this.now());
     const ns = this.config.name;
@@ -74,44 +77,52 @@ export abstract class DurableCounters implements CounterOps {
     return outcome;
   }
 
-  /** Milliseconds after an event's time until its window is immutable and a rollup will include it. */
-  protected settleDelayMs(): number {
-    return this.config.eventStorage.acceptLimitSeconds * 1000 + this.config.rollup.settleMarginMs;
-  }
-
   protected trigger(counter: string, notBeforeMs = this.now()): void {
     this.queues.trigger(counter, notBeforeMs);
   }
 
-  /** Maps "Cassandra is down or slow" to 503; everything else propagates. */
+  /** Maps "Cassandra is down or slow" to UnavailableError; everything else propagates. */
   protected async cassandra<T>(doing: string, op: () => Promise<T>): Promise<T> {
     try {
       return await op();
     } catch (err) {
-      if (isUnavailable(err)) throw unavailable(`Cassandra is unavailable while ${doing}: ${(err as Error).message}`);
+      if (isUnavailable(err))
+        throw new UnavailableError(`Cassandra is unavailable while ${doing}: ${messageOf(err)}`, { cause: err });
       throw err;
     }
   }
 
   /**
-   * Writes an event: first the counter's bounds in its rollups row (when this process has not already covered the
-   * event's time), then the event itself. Clears also record their exact time, which rollups use to find them.
+   * The accept window, checked when the request comes in and again right before its event is inserted. A rollup may
+   * pass an event's time once it is older than the accept limit plus the settle margin, so an event older than the
+   * accept limit is refused: at the request, as a bad token time; at the insert (the request waited that long in an
+   * overloaded process), as unavailable, rather than written late. With the driver's request timeout below the
+   * settle margin, an insert that starts in time lands in time.
    */
+  private checkAccepted(event: CounterEvent, at: 'request' | 'insert'): void {
+    const now = this.now();
+    const { acceptLimitSeconds, maxFutureSkewSeconds } = this.config.eventStorage;
+    const earliest = now - acceptLimitSeconds * 1000;
+    const latest = now + maxFutureSkewSeconds * 1000;
+    const t = event.eventTimeMs;
+    if (t >= earliest && t <= latest) return;
+    if (at === 'insert') {
+      throw new UnavailableError(
+        `the request for ${event.counter} waited past the namespace's accept limit before it could be written; retry with a new token`,
+      );
+    }
+    throw new EventTimeRefusedError(
+      `idempotency_token.generation_time ${iso(t)} is outside the accepted window [${iso(earliest)}, ${iso(latest)}] ` +
+        `(namespace ${this.config.name} accepts events up to ${acceptLimitSeconds} s old and ${maxFutureSkewSeconds} s ahead)`,
+    );
+  }
+
   private async append(event: CounterEvent): Promise<void> {
-    await this.cassandra(`recording an event of ${event.counter}`, async () => {
-      await this.bounds.cover(event.counter, event.eventTimeMs);
-      if (event.kind === 'clear') await this.store.widenBounds(event.counter, { clearMs: event.eventTimeMs });
-      // A rollup may pass an event's time once it is older than the accept limit plus the settle margin. An event
-      // that waited here past the accept limit (an overloaded process) is refused rather than written late; with
-      // the driver's request timeout below the settle margin, a write that starts in time lands in time.
-      if (this.now() > event.eventTimeMs + this.config.eventStorage.acceptLimitSeconds * 1000) {
-        throw unavailable(
-          `the request for ${event.counter} waited past the namespace's accept limit before it could be written; retry with a new token`,
-        );
-      }
-      await this.store.insertEvent(event);
-    });
-    this.trigger(event.counter, event.eventTimeMs + this.settleDelayMs());
+    this.checkAccepted(event, 'request');
+    await this.cassandra(`recording an event of ${event.counter}`, () =>
+      this.writer.append(event, () => this.checkAccepted(event, 'insert')),
+    );
+    this.trigger(event.counter, event.eventTimeMs + settleDelayMs(this.config));
   }
 
   async add(req: AddRequest): Promise<void> {
@@ -156,10 +167,5 @@ export abstract class DurableCounters implements CounterOps {
 
   async close(): Promise<void> {
     await this.queues.stop();
-  }
-
-  /** The immutable horizon now; exposed for tests and the sweeper. */
-  horizon(): number {
-    return immutableBefore(this.store, this.now());
   }
 }

@@ -6,11 +6,12 @@ import type { NamespaceSnapshot } from '../namespace/source';
 import type { Logger } from '../../lib/log';
 import type { RuntimeMetrics } from '../observability/metrics';
 import { CounterStore } from '../storage/counter-store';
+import { messageOf } from '../../lib/errors';
+import { NamespaceNotFoundError, UnavailableError } from '../errors';
 import { ensureSchema } from '../../store/ensure';
 import { readTable } from '../../store/system-schema';
 import { AccurateCounters } from './accurate';
 import { BestEffortCounters } from './best-effort';
-import { namespaceNotFound, unavailable } from './errors';
 import { EventualCounters } from './eventual';
 import type { CounterOps } from './types';
 
@@ -34,6 +35,16 @@ export interface RegistryDeps {
   now?: () => number;
 }
 
+/** A namespace's operations, or the error a client should see: not served here, or not ready yet. */
+export function readyOps(name: string, entry: ServedNamespace | undefined): CounterOps {
+  if (!entry) throw new NamespaceNotFoundError(name);
+  if (!entry.ready)
+    throw new UnavailableError(`namespace "${name}" is not ready: ${entry.reason ?? 'unknown reason'}`, {
+      retryAfterSeconds: 5,
+    });
+  return entry.ops;
+}
+
 /** How often a namespace whose tables are missing is checked again. */
 const RECHECK_MS = 2000;
 
@@ -54,7 +65,7 @@ export class NamespaceRegistry {
   apply(snapshot: NamespaceSnapshot): Promise<void> {
     this.applying = this.applying
       .then(() => this.applyNow(snapshot))
-      .catch((err: Error) => this.deps.log.error({ err: err.message }, 'applying namespaces failed'));
+      .catch((err: unknown) => this.deps.log.error({ err: messageOf(err) }, 'applying namespaces failed'));
     return this.applying;
   }
 
@@ -132,7 +143,7 @@ export class NamespaceRegistry {
         entry.reason = `table(s) ${missing.join(', ')} do not exist yet (provisioned by the operator, or serve --provision)`;
     } catch (err) {
       entry.ready = false;
-      entry.reason = `checking the schema in Cassandra failed: ${(err as Error).message}`;
+      entry.reason = `checking the schema in Cassandra failed: ${messageOf(err)}`;
     }
   }
 
@@ -156,14 +167,7 @@ export class NamespaceRegistry {
     this.deps.metrics.namespaceErrors.set(this.errors.length);
   }
 
-  /** The namespace's operations, or the API error a client should see. */
-  get(name: string): CounterOps {
-    const entry = this.served.get(name);
-    if (!entry) throw namespaceNotFound(name);
-    if (!entry.ready) throw unavailable(`namespace "${name}" is not ready: ${entry.reason ?? 'unknown reason'}`, 5);
-    return entry.ops;
-  }
-
+  /** The namespace served under this name, ready or not (readyOps says whether it can be used). */
   find(name: string): ServedNamespace | undefined {
     return this.served.get(name);
   }

@@ -1,10 +1,11 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { NamespaceRegistry } from '../counter/registry';
-import { ApiError } from '../counter/errors';
+import { messageOf } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
 import type { RuntimeMetrics } from '../observability/metrics';
-import { sendError } from './counter-server';
+import { errorReply, INTERNAL_ERROR, RequestError } from './errors';
 import { openApiDocument } from './openapi';
+import { sendError } from './reply';
 
 export interface Readiness {
   ready: boolean;
@@ -60,13 +61,16 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.use((req, res) => {
-    sendError(res, new ApiError(404, 'NOT_FOUND', `no route for ${req.method} ${req.path} (see /openapi.json)`));
+    sendError(
+      res,
+      errorReply(new RequestError('NOT_FOUND', `no route for ${req.method} ${req.path} (see /openapi.json)`))!,
+    );
   });
 
   // Four parameters mark this as express's error handler.
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    log.error({ err: (err as Error).message }, 'unhandled error');
-    sendError(res, new ApiError(500, 'INTERNAL', 'internal error; see the runtime log'));
+    log.error({ err: messageOf(err) }, 'unhandled error');
+    sendError(res, INTERNAL_ERROR);
   });
 
   return app;

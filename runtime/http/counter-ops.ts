@@ -1,41 +1,37 @@
 import { randomUUID } from 'node:crypto';
 import type { NamespaceRegistry } from '../counter/registry';
-import { ApiError, invalidArgument } from '../counter/errors';
-import type { CountReply, IdempotencyToken } from '../counter/types';
+import type { CounterOps, CountReply, IdempotencyToken } from '../counter/types';
+import { RequestError } from './errors';
 import { requestValidator } from './validate';
 
 interface TokenBody {
   token: string;
   generation_time: string;
 }
-interface AddBody {
+/** What every operation's body has: the namespace it addresses and the counter. */
+export interface CounterBody {
   namespace: string;
   counter_name: string;
+  idempotency_token?: TokenBody;
+}
+interface AddBody extends CounterBody {
   delta: number;
-  idempotency_token?: TokenBody;
-}
-interface CounterBody {
-  namespace: string;
-  counter_name: string;
-  idempotency_token?: TokenBody;
-}
-
-export interface OpResult {
-  namespace: string;
-  body: Record<string, unknown>;
 }
 
 export interface OpContext {
-  registry: NamespaceRegistry;
+  /** Only the lookup: a request resolves its namespace once. */
+  registry: Pick<NamespaceRegistry, 'find'>;
   now: () => number;
 }
 
-/** One counter API operation: validates its body (against the OpenAPI schemas) and runs it. */
-export type CounterOp = (body: unknown, ctx: OpContext) => Promise<OpResult>;
-
-const validateAdd = requestValidator<AddBody>('AddCountRequest');
-const validateGet = requestValidator<CounterBody>('GetCountRequest');
-const validateClear = requestValidator<CounterBody>('ClearCountRequest');
+/**
+ * One counter API operation: `validate` checks the body against the OpenAPI schemas; `run` performs it on the
+ * operations of the namespace the caller resolved from the validated body, and returns the reply body.
+ */
+export interface CounterOp<B extends CounterBody = CounterBody> {
+  validate(body: unknown): B;
+  run(body: B, ops: CounterOps, ctx: OpContext): Promise<Record<string, unknown>>;
+}
 
 function tokenJson(t: IdempotencyToken): TokenBody {
   return { token: t.token, generation_time: new Date(t.generationTimeMs).toISOString() };
@@ -48,59 +44,51 @@ function countJson(reply: CountReply, token?: IdempotencyToken): Record<string, 
   return json;
 }
 
-/** The client's token, checked against the namespace's accept window, or a new one made now. */
-function tokenFor(ctx: OpContext, namespace: string, body: TokenBody | undefined): IdempotencyToken {
-  const t = ctx.now();
-  if (!body) return { token: randomUUID(), generationTimeMs: t };
+/** The client's token, or a new one made now. Whether its time is accepted is the counter type's to say. */
+function tokenFor(ctx: OpContext, body: TokenBody | undefined): IdempotencyToken {
+  if (!body) return { token: randomUUID(), generationTimeMs: ctx.now() };
   const at = Date.parse(body.generation_time);
   // The schema's date-time format admits leap seconds (23:59:60), which JavaScript dates cannot hold.
   if (!Number.isFinite(at)) {
-    throw invalidArgument(
+    throw new RequestError(
+      'INVALID_ARGUMENT',
+      `idempotency_token.generation_time ${body.generation_time} is not a representable instant (a leap second?); send a time between two seconds instead`,
       'idempotency_token.generation_time',
-      `${body.generation_time} is not a representable instant (a leap second?); send a time between two seconds instead`,
     );
-  }
-  const config = ctx.registry.find(namespace)?.config;
-  if (config) {
-    const earliest = t - config.eventStorage.acceptLimitSeconds * 1000;
-    const latest = t + config.eventStorage.maxFutureSkewSeconds * 1000;
-    if (at < earliest || at > latest) {
-      throw invalidArgument(
-        'idempotency_token.generation_time',
-        `${body.generation_time} is outside the accepted window [${new Date(earliest).toISOString()}, ${new Date(latest).toISOString()}] ` +
-          `(namespace ${namespace} accepts events up to ${config.eventStorage.acceptLimitSeconds} s old and ${config.eventStorage.maxFutureSkewSeconds} s ahead)`,
-      );
-    }
   }
   return { token: body.token, generationTimeMs: at };
 }
 
-const addCount: CounterOp = async (raw, ctx) => {
-  const body = validateAdd(raw);
-  const ops = ctx.registry.get(body.namespace);
-  const token = tokenFor(ctx, body.namespace, body.idempotency_token);
-  await ops.add({ counter: body.counter_name, delta: body.delta, token });
-  return { namespace: body.namespace, body: { idempotency_token: tokenJson(token) } };
+const addCount: CounterOp<AddBody> = {
+  validate: requestValidator<AddBody>('AddCountRequest'),
+  async run(body, ops, ctx) {
+    const token = tokenFor(ctx, body.idempotency_token);
+    await ops.add({ counter: body.counter_name, delta: body.delta, token });
+    return { idempotency_token: tokenJson(token) };
+  },
 };
 
-const addAndGetCount: CounterOp = async (raw, ctx) => {
-  const body = validateAdd(raw);
-  const ops = ctx.registry.get(body.namespace);
-  const token = tokenFor(ctx, body.namespace, body.idempotency_token);
-  const reply = await ops.addAndGet({ counter: body.counter_name, delta: body.delta, token });
-  return { namespace: body.namespace, body: countJson(reply, token) };
+const addAndGetCount: CounterOp<AddBody> = {
+  validate: requestValidator<AddBody>('AddCountRequest'),
+  async run(body, ops, ctx) {
+    const token = tokenFor(ctx, body.idempotency_token);
+    return countJson(await ops.addAndGet({ counter: body.counter_name, delta: body.delta, token }), token);
+  },
 };
 
-const getCount: CounterOp = async (raw, ctx) => {
-  const body = validateGet(raw);
-  return { namespace: body.namespace, body: countJson(await ctx.registry.get(body.namespace).get(body.counter_name)) };
+const getCount: CounterOp = {
+  validate: requestValidator<CounterBody>('GetCountRequest'),
+  async run(body, ops) {
+    return countJson(await ops.get(body.counter_name));
+  },
 };
 
-const clearCount: CounterOp = async (raw, ctx) => {
-  const body = validateClear(raw);
-  const ops = ctx.registry.get(body.namespace);
-  const token = tokenFor(ctx, body.namespace, body.idempotency_token);
-  return { namespace: body.namespace, body: countJson(await ops.clear({ counter: body.counter_name, token }), token) };
+const clearCount: CounterOp = {
+  validate: requestValidator<CounterBody>('ClearCountRequest'),
+  async run(body, ops, ctx) {
+    const token = tokenFor(ctx, body.idempotency_token);
+    return countJson(await ops.clear({ counter: body.counter_name, token }), token);
+  },
 };
 
 /** POST /v1/counter/<name> → the operation. */
@@ -110,5 +98,3 @@ export const COUNTER_OPS: Record<string, CounterOp> = {
   GetCount: getCount,
   ClearCount: clearCount,
 };
-
-export { ApiError };

@@ -1,10 +1,13 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Express } from 'express';
-import { ApiError } from '../counter/errors';
+import { readyOps } from '../counter/registry';
+import { asError, messageOf } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
 import type { RuntimeMetrics } from '../observability/metrics';
 import { COUNTER_OPS, type CounterOp, type OpContext } from './counter-ops';
+import { errorReply, INTERNAL_ERROR, RequestError } from './errors';
 import { LIMITS } from './openapi';
+import { sendError, sendJson } from './reply';
 
 const POST_PREFIX = '/v1/counter/';
 const GET_PATH = /^\/v1\/namespaces\/([^/?]+)\/counters\/([^/?]+)$/;
@@ -14,43 +17,18 @@ export interface CounterServerDeps extends OpContext {
   log: Logger;
 }
 
-/** Sends a JSON body in one write; errors as {error: {code, message, field?}}, 503s with Retry-After. */
-export function sendJson(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-    ...headers,
-  });
-  res.end(text);
-}
-
-export function sendError(res: ServerResponse, err: ApiError): void {
-  sendJson(
-    res,
-    err.status,
-    { error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) } },
-    err.retryAfter !== undefined ? { 'retry-after': String(err.retryAfter) } : {},
-  );
-}
-
-/** Reads a JSON body of at most LIMITS.bodyMaxBytes; rejects with the ApiError a client should see. */
+/** Reads a JSON body of at most LIMITS.bodyMaxBytes; rejects with the RequestError a client should see. */
 function readJson(req: IncomingMessage): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const encoding = req.headers['content-encoding'];
     if (encoding && encoding !== 'identity') {
       reject(
-        new ApiError(415, 'UNSUPPORTED_ENCODING', `content-encoding "${encoding}" is not supported; send plain JSON`),
+        new RequestError('UNSUPPORTED_ENCODING', `content-encoding "${encoding}" is not supported; send plain JSON`),
       );
       return;
     }
-    const tooLarge = (): ApiError =>
-      new ApiError(413, 'PAYLOAD_TOO_LARGE', `the body is larger than ${LIMITS.bodyMaxBytes} bytes`);
+    const tooLarge = (): RequestError =>
+      new RequestError('PAYLOAD_TOO_LARGE', `the body is larger than ${LIMITS.bodyMaxBytes} bytes`);
     if (Number(req.headers['content-length'] ?? 0) > LIMITS.bodyMaxBytes) {
       reject(tooLarge());
       return;
@@ -65,14 +43,14 @@ function readJson(req: IncomingMessage): Promise<unknown> {
       }
       chunks.push(chunk);
     });
-    req.on('error', () => reject(new ApiError(400, 'REQUEST_ABORTED', 'the client aborted the request')));
+    req.on('error', () => reject(new RequestError('REQUEST_ABORTED', 'the client aborted the request')));
     req.on('end', () => {
       if (size > LIMITS.bodyMaxBytes) return;
       const text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8');
       try {
         resolve(text.length === 0 ? undefined : JSON.parse(text));
       } catch (err) {
-        reject(new ApiError(400, 'INVALID_JSON', `the body is not valid JSON: ${(err as Error).message}`));
+        reject(new RequestError('INVALID_JSON', `the body is not valid JSON: ${messageOf(err)}`));
       }
     });
   });
@@ -88,12 +66,12 @@ export function counterServer(deps: CounterServerDeps, app: Express): RequestLis
   // Label children are looked up once, not on every request.
   const durations = new Map<string, ReturnType<typeof metrics.requestDuration.labels>>();
   const counts = new Map<string, ReturnType<typeof metrics.requests.labels>>();
-  const observe = (op: string, namespace: string, status: number, seconds: number): void => {
+  /** `namespace` is a served namespace's name, or undefined (unknown names would be unbounded label values). */
+  const observe = (op: string, namespace: string | undefined, status: number, seconds: number): void => {
     let d = durations.get(op);
     if (!d) durations.set(op, (d = metrics.requestDuration.labels(op)));
     d.observe(seconds);
-    // Unknown namespaces would be unbounded label values: they share one.
-    const ns = deps.registry.find(namespace) ? namespace : '(unknown)';
+    const ns = namespace ?? '(unknown)';
     const key = `${op}\u0000${ns}\u0000${status}`;
     let c = counts.get(key);
     if (!c) counts.set(key, (c = metrics.requests.labels(op, ns, String(status))));
@@ -107,25 +85,24 @@ export function counterServer(deps: CounterServerDeps, app: Express): RequestLis
     body: () => Promise<unknown>,
   ): Promise<void> => {
     const started = process.hrtime.bigint();
-    let namespace = '';
+    let namespace: string | undefined;
     let status = 200;
     try {
-      const parsed = await body();
-      if (parsed && typeof parsed === 'object' && typeof (parsed as { namespace?: unknown }).namespace === 'string') {
-        namespace = (parsed as { namespace: string }).namespace;
-      }
-      const result = await op(parsed, deps);
-      sendJson(res, 200, result.body);
+      const request = op.validate(await body());
+      // The namespace is looked up once, from the validated body: for the operation and for the metric label.
+      const served = deps.registry.find(request.namespace);
+      if (served) namespace = request.namespace;
+      sendJson(res, 200, await op.run(request, readyOps(request.namespace, served), deps));
     } catch (err) {
-      if (err instanceof ApiError) {
-        status = err.status;
-        if (status === 413) res.setHeader('connection', 'close');
-        sendError(res, err);
-      } else {
-        status = 500;
-        log.error({ op: name, err: (err as Error).message, stack: (err as Error).stack }, 'request failed');
-        sendError(res, new ApiError(500, 'INTERNAL', 'internal error; see the runtime log'));
+      let reply = errorReply(err);
+      if (!reply) {
+        const error = asError(err);
+        log.error({ op: name, err: error.message, stack: error.stack }, 'request failed');
+        reply = INTERNAL_ERROR;
       }
+      status = reply.status;
+      if (status === 413) res.setHeader('connection', 'close');
+      sendError(res, reply);
     } finally {
       observe(name, namespace, status, Number(process.hrtime.bigint() - started) / 1e9);
     }

@@ -1,7 +1,7 @@
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { toFieldErrors } from '../../api/validate';
-import { ApiError } from '../counter/errors';
+import { RequestError } from './errors';
 import { openApiDocument, type SchemaName } from './openapi';
 
 const ajv = new Ajv2020({ allErrors: false, strict: true, strictTypes: false });
@@ -12,7 +12,7 @@ ajv.addSchema({ $id: 'tally-openapi', components: openApiDocument.components }, 
 
 const validators = new Map<SchemaName, (body: unknown) => void>();
 
-/** A checker for one of the OpenAPI document's request schemas; throws a 400 ApiError naming the field. */
+/** A checker for one of the OpenAPI document's request schemas; throws an INVALID_ARGUMENT RequestError naming the field. */
 export function requestValidator<T>(name: SchemaName): (body: unknown) => T {
   let check = validators.get(name);
   if (!check) {
@@ -20,13 +20,12 @@ export function requestValidator<T>(name: SchemaName): (body: unknown) => T {
     if (!validate) throw new Error(`OpenAPI schema ${name} is missing`);
     check = (body: unknown) => {
       if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
-        throw new ApiError(400, 'INVALID_ARGUMENT', 'the request body must be a JSON object');
+        throw new RequestError('INVALID_ARGUMENT', 'the request body must be a JSON object');
       }
       if (!validate(body)) {
         const [first] = toFieldErrors(validate.errors ?? [], '');
         const field = first?.field || undefined;
-        throw new ApiError(
-          400,
+        throw new RequestError(
           'INVALID_ARGUMENT',
           field ? `${field} ${first!.message}` : (first?.message ?? 'invalid request'),
           field,

@@ -1,4 +1,4 @@
-import { countOutOfRange } from '../counter/errors';
+import { CountOutOfRangeError } from '../errors';
 import type { CounterStore, RollupRow } from '../storage/counter-store';
 
 export interface CountResult {
@@ -6,7 +6,6 @@ export interface CountResult {
   count: number;
   asOfMs: number;
   eventsRead: number;
-  partitionsRead: number;
 }
 
 /**
@@ -26,7 +25,7 @@ export async function countAsOf(
 ): Promise<CountResult> {
   let base = row.checkpoint?.count ?? 0;
   let from = row.checkpoint?.timeMs ?? (row.firstWriteMs !== undefined ? row.firstWriteMs - 1 : undefined);
-  const empty = (count: number): CountResult => ({ count, asOfMs, eventsRead: 0, partitionsRead: 0 });
+  const empty = (count: number): CountResult => ({ count, asOfMs, eventsRead: 0 });
   if (from === undefined) return empty(0);
   if (asOfMs <= from) return { ...empty(base), asOfMs: from };
 
@@ -50,6 +49,6 @@ export async function countAsOf(
   const count = BigInt(base) + window.sum;
   // Refused rather than rounded: a rounded count would be written as a checkpoint and never be exact again.
   if (count > BigInt(Number.MAX_SAFE_INTEGER) || count < BigInt(Number.MIN_SAFE_INTEGER))
-    throw countOutOfRange(row.counter, count);
-  return { count: Number(count), asOfMs, eventsRead: window.events, partitionsRead: window.partitions };
+    throw new CountOutOfRangeError(row.counter, count);
+  return { count: Number(count), asOfMs, eventsRead: window.events };
 }

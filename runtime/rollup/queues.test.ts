@@ -1,4 +1,4 @@
-import { ApiError } from '../counter/errors';
+import { CountOutOfRangeError, UnavailableError } from '../errors';
 import { RollupQueues, type RollupQueueOptions } from './queues';
 
 const opts = (o: Partial<RollupQueueOptions> = {}): RollupQueueOptions => ({
@@ -10,57 +10,65 @@ const opts = (o: Partial<RollupQueueOptions> = {}): RollupQueueOptions => ({
   ...o,
 });
 
+// A fake clock: jest's timers stand in for setTimeout and Date, and the queues read the same clock through `now`.
+const now = (): number => Date.now();
+const T0 = 1_800_000_000_000;
+const advance = (ms: number) => jest.advanceTimersByTimeAsync(ms);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await sleep(5);
-  }
-}
 
 describe('RollupQueues', () => {
   let queues: RollupQueues | undefined;
-  afterEach(async () => queues?.stop());
+  beforeEach(() => jest.useFakeTimers({ now: T0 }));
+  afterEach(async () => {
+    await queues?.stop();
+    queues = undefined;
+    jest.useRealTimers();
+  });
 
   it('rolls each triggered counter up, once per burst of triggers', async () => {
     const runs: string[] = [];
-    queues = new RollupQueues(opts(), async (c) => void runs.push(c));
-    const at = Date.now() + 50;
-    for (let i = 0; i < 5; i++) for (const c of ['a', 'b', 'c']) queues.trigger(c, at);
+    queues = new RollupQueues(opts(), async (c) => void runs.push(c), {}, now);
+    for (let i = 0; i < 5; i++) for (const c of ['a', 'b', 'c']) queues.trigger(c, T0 + 50);
     expect(queues.depth).toBe(3);
     queues.start();
-    await until(() => runs.length === 3);
-    await sleep(100);
+    await advance(49);
+    expect(runs).toEqual([]);
+    await advance(1);
     expect(runs.sort()).toEqual(['a', 'b', 'c']);
+    await advance(1000);
+    expect(runs).toHaveLength(3);
+    expect(queues.depth).toBe(0);
   });
 
   it('waits until notBefore', async () => {
-    let ranAt = 0;
-    queues = new RollupQueues(opts(), async () => void (ranAt = Date.now()));
+    const ranAt: number[] = [];
+    queues = new RollupQueues(opts(), async () => void ranAt.push(now()), {}, now);
     queues.start();
-    const asked = Date.now();
-    queues.trigger('x', asked + 150);
-    await until(() => ranAt > 0);
-    expect(ranAt - asked).toBeGreaterThanOrEqual(140);
+    queues.trigger('x', T0 + 150);
+    await advance(149);
+    expect(ranAt).toEqual([]);
+    await advance(1);
+    expect(ranAt).toEqual([T0 + 150]);
   });
 
   it('coalesces: a counter rolled up recently waits out the window', async () => {
     const times: number[] = [];
-    queues = new RollupQueues(opts({ coalesceMs: 200 }), async () => void times.push(Date.now()));
+    queues = new RollupQueues(opts({ coalesceMs: 200 }), async () => void times.push(now()), {}, now);
     queues.start();
     queues.trigger('x');
-    await until(() => times.length === 1);
+    await advance(0);
+    expect(times).toEqual([T0]);
     queues.trigger('x');
-    await until(() => times.length === 2);
-    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(190);
+    await advance(199);
+    expect(times).toEqual([T0]);
+    await advance(1);
+    expect(times).toEqual([T0, T0 + 200]);
   });
 
   it('drops triggers beyond capacity and counts them', () => {
     const dropped: string[] = [];
-    queues = new RollupQueues(opts({ capacity: 16 }), async () => undefined, { onDrop: (c) => dropped.push(c) });
-    for (let i = 0; i < 20; i++) queues.trigger(`c${i}`);
+    queues = new RollupQueues(opts({ capacity: 16 }), async () => undefined, { onDrop: (c) => dropped.push(c) }, now);
+    for (let i = 0; i < 20; i++) expect(queues.trigger(`c${i}`)).toBe(i < 16);
     expect(queues.depth).toBe(16);
     expect(queues.dropped).toBe(4);
     expect(dropped).toEqual(['c16', 'c17', 'c18', 'c19']);
@@ -70,66 +78,108 @@ describe('RollupQueues', () => {
     let inFlight = 0;
     let peak = 0;
     let done = 0;
-    queues = new RollupQueues(opts({ concurrency: 3, batchSize: 10 }), async () => {
-      inFlight++;
-      peak = Math.max(peak, inFlight);
-      await sleep(20);
-      inFlight--;
-      done++;
-    });
+    queues = new RollupQueues(
+      opts({ concurrency: 3, batchSize: 10 }),
+      async () => {
+        inFlight++;
+        peak = Math.max(peak, inFlight);
+        await sleep(20);
+        inFlight--;
+        done++;
+      },
+      {},
+      now,
+    );
     for (let i = 0; i < 40; i++) queues.trigger(`c${i}`);
     queues.start();
-    await until(() => done === 40);
+    // 40 rollups of 20 ms, 3 at a time: 14 rounds.
+    await advance(14 * 20 - 1);
+    expect(done).toBe(39);
+    await advance(1);
+    expect(done).toBe(40);
     expect(peak).toBe(3);
   });
 
-  it('retries a failed rollup later and reports the error', async () => {
-    let attempts = 0;
+  it('retries a failed rollup a second later and reports the error', async () => {
+    const attempts: number[] = [];
     const errors: unknown[] = [];
     queues = new RollupQueues(
       opts(),
       async () => {
-        attempts++;
-        if (attempts === 1) throw new Error('cassandra down');
+        attempts.push(now());
+        if (attempts.length === 1) throw new Error('cassandra down');
       },
       { onError: (_c, e) => errors.push(e) },
+      now,
     );
     queues.start();
     queues.trigger('x');
-    await until(() => attempts === 2, 4000);
-    expect(errors).toHaveLength(1);
+    await advance(999);
+    expect(attempts).toEqual([T0]);
+    expect(errors).toEqual([new Error('cassandra down')]);
+    await advance(1);
+    expect(attempts).toEqual([T0, T0 + 1000]);
+    await advance(5000);
+    expect(attempts).toHaveLength(2);
   });
 
   it('rolls up again for a write due after the queued rollup, once per coalesce window', async () => {
     const runs: number[] = [];
-    queues = new RollupQueues(opts({ coalesceMs: 100 }), async () => void runs.push(Date.now()));
-    const t0 = Date.now();
-    queues.trigger('a', t0 + 50);
+    queues = new RollupQueues(opts({ coalesceMs: 100 }), async () => void runs.push(now()), {}, now);
+    queues.trigger('a', T0 + 50);
     // Two later writes while the first rollup is still queued: one follow-up at the latest of them covers both.
-    queues.trigger('a', t0 + 80);
-    queues.trigger('a', t0 + 120);
+    queues.trigger('a', T0 + 80);
+    queues.trigger('a', T0 + 120);
     expect(queues.depth).toBe(1);
     queues.start();
-    await until(() => runs.length === 2);
-    await sleep(200);
+    await advance(50);
+    expect(runs).toEqual([T0 + 50]);
+    // The follow-up is due at 120 but still waits out the coalesce window after the first rollup.
+    await advance(99);
+    expect(runs).toEqual([T0 + 50]);
+    await advance(1);
+    expect(runs).toEqual([T0 + 50, T0 + 150]);
+    await advance(1000);
     expect(runs).toHaveLength(2);
-    expect(runs[0]! - t0).toBeGreaterThanOrEqual(50);
-    expect(runs[1]! - t0).toBeGreaterThanOrEqual(120);
-    // The follow-up still waits out the coalesce window after the first rollup.
-    expect(runs[1]! - runs[0]!).toBeGreaterThanOrEqual(100);
   });
 
-  it('does not retry a rollup that failed with a client error (a count out of range) until triggered again', async () => {
+  it('does not retry a rollup that failed with an error that is not retryable (a count out of range)', async () => {
     let runs = 0;
-    queues = new RollupQueues(opts(), async () => {
-      runs++;
-      throw new ApiError(409, 'COUNT_OUT_OF_RANGE', 'out of range');
-    });
+    queues = new RollupQueues(
+      opts(),
+      async () => {
+        runs++;
+        throw new CountOutOfRangeError('a', 2n ** 60n);
+      },
+      {},
+      now,
+    );
     queues.start();
     queues.trigger('a');
-    await until(() => runs === 1);
-    await sleep(1300);
+    await advance(0);
+    expect(runs).toBe(1);
+    await advance(5000);
     expect(runs).toBe(1);
     expect(queues.depth).toBe(0);
+    // Until triggered again (the counter's next write or read).
+    queues.trigger('a');
+    await advance(0);
+    expect(runs).toBe(2);
+  });
+
+  it('retries a rollup that failed with a retryable domain error (unavailable)', async () => {
+    let runs = 0;
+    queues = new RollupQueues(
+      opts(),
+      async () => {
+        if (++runs === 1) throw new UnavailableError('Cassandra is unavailable');
+      },
+      {},
+      now,
+    );
+    queues.start();
+    queues.trigger('a');
+    await advance(1000);
+    expect(runs).toBe(2);
   });
 });

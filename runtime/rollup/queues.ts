@@ -1,5 +1,5 @@
-import { ApiError } from '../counter/errors';
 import { Semaphore } from '../../lib/concurrency';
+import { CounterError } from '../errors';
 import { fnv1a } from '../storage/buckets';
 import { DueHeap } from './heap';
 
@@ -17,7 +17,6 @@ export interface RollupQueueOptions {
 export interface RollupQueueEvents {
   onDrop?(counter: string): void;
   onError?(counter: string, err: unknown): void;
-  onDone?(counter: string): void;
 }
 
 /** How long a queue with nothing due sleeps at most before looking again. */
@@ -59,10 +58,6 @@ export class RollupQueues {
 
   get depth(): number {
     return this.pending.size;
-  }
-
-  depthOf(queue: number): number {
-    return this.heaps[queue]?.size ?? 0;
   }
 
   queueOf(counter: string): number {
@@ -141,11 +136,11 @@ export class RollupQueues {
     this.followUps.delete(counter);
     try {
       await this.rollup(counter);
-      this.events.onDone?.(counter);
     } catch (err) {
       this.events.onError?.(counter, err);
-      // A 4xx (a count out of range) fails the same way until the counter's next write, which triggers it anyway.
-      if (!(err instanceof ApiError && err.status < 500)) this.trigger(counter, this.now() + RETRY_AFTER_MS);
+      // An error that is not retryable (a count out of range) fails the same way until the counter's next write,
+      // which triggers a rollup anyway. Anything else (Cassandra down or slow) is tried again.
+      if (!(err instanceof CounterError && !err.retryable)) this.trigger(counter, this.now() + RETRY_AFTER_MS);
     } finally {
       this.lastRolled.delete(counter);
       this.lastRolled.set(counter, this.now());

@@ -1,3 +1,4 @@
+import type { NamespaceConfig } from '../../api/namespace-config';
 import type { RollupCache } from '../cache/rollup-cache';
 import { messageOf } from '../../lib/errors';
 import type { Checkpoint, CounterStore, RollupRow } from '../storage/counter-store';
@@ -14,10 +15,14 @@ export interface RollupOutcome {
   cacheError?: string;
 }
 
+/** Milliseconds after an event's time until its window is immutable and a rollup will include it. */
+export function settleDelayMs(config: NamespaceConfig): number {
+  return config.eventStorage.acceptLimitSeconds * 1000 + config.rollup.settleMarginMs;
+}
+
 /** The newest instant whose events can no longer change: now - accept limit - settle margin. */
 export function immutableBefore(store: CounterStore, nowMs: number): number {
-  const { acceptLimitSeconds } = store.config.eventStorage;
-  return nowMs - acceptLimitSeconds * 1000 - store.config.rollup.settleMarginMs;
+  return nowMs - settleDelayMs(store.config);
 }
 
 /** A counter needs a rollup when something was written or cleared after its checkpoint (or it has none yet). */

@@ -161,16 +161,6 @@ export class CounterStore {
     );
   }
 
-  /** Bounds, then the event: the order that never leaves an acknowledged event outside the first rollup's window. */
-  async append(event: CounterEvent): Promise<void> {
-    await this.widenBounds(event.counter, {
-      lastWriteMs: event.eventTimeMs,
-      firstWriteMs: event.eventTimeMs,
-      ...(event.kind === 'clear' ? { clearMs: event.eventTimeMs } : {}),
-    });
-    await this.insertEvent(event);
-  }
-
   async readRow(counter: string): Promise<RollupRow> {
     const rs = await this.coalesced.execute(this.cql.readRow, [counter], { prepare: true, isIdempotent: true });
     const row = rs.first();

@@ -11,6 +11,7 @@ import { immutableBefore, rollupCounter } from '../../runtime/rollup/rollup';
 import { timeBucketsBetween } from '../../runtime/storage/buckets';
 import { cassandraSettingsFromEnv, createCassandraClient } from '../../store/client';
 import { CounterStore } from '../../runtime/storage/counter-store';
+import { EventWriter } from '../../runtime/counter/event-writer';
 import { dropKeyspace, ensureSchema } from '../../store/ensure';
 import { repoRoot } from '../stack/paths';
 import { readRecord } from '../stack/processes';
@@ -235,6 +236,7 @@ async function benchGetCount(
 
 async function benchRollup(client: Client, config: NamespaceConfig): Promise<ResultRow> {
   const store = new CounterStore(client, config);
+  const writer = new EventWriter(store);
   const counter = `rollup-${randomUUID()}`;
   say(`rollup: writing ${ROLLUP_EVENTS.toLocaleString('en-US')} events of one counter over the last 50 s`);
   const now = Date.now();
@@ -244,7 +246,7 @@ async function benchRollup(client: Client, config: NamespaceConfig): Promise<Res
     Array.from({ length: 64 }, async () => {
       while (next < ROLLUP_EVENTS) {
         const i = next++;
-        await store.append({
+        await writer.append({
           counter,
           eventTimeMs: now - 50_000 + Math.floor((i * 50_000) / ROLLUP_EVENTS),
           eventId: `e${i}`,
