@@ -10,6 +10,7 @@ import { startRuntime, type Runtime } from '../../runtime/server';
 import { createCassandraClient, cassandraSettingsFromEnv } from '../../store/client';
 import { dropKeyspace } from '../../store/ensure';
 import { repoRoot } from '../stack/paths';
+import { waitFor } from '../stack/wait';
 import { requireEnv } from './env';
 
 /** A short random suffix: test namespaces and keyspaces never collide across runs or files. */
@@ -117,7 +118,7 @@ export async function startProcess(
   namespaceNames: string[],
   env: Record<string, string> = {},
 ): Promise<ChildRuntime> {
-  const main = path.join(repoRoot(), 'dist', 'runtime', 'cli', 'main.js');
+  const main = path.join(repoRoot(), 'dist', 'cli', 'main.js');
   if (!fs.existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first (npm test does)`);
   const child = spawn(
     process.execPath,
@@ -159,23 +160,20 @@ export async function startProcess(
 
 /** Waits until /readyz is 200 and every named namespace is served and ready. */
 export async function waitReady(url: string, names: string[], timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < end) {
-    try {
+  await waitFor(
+    `the runtime at ${url} to be ready with ${names.join(', ')}`,
+    async () => {
       const ready = await fetch(`${url}/readyz`);
       const list = (await (await fetch(`${url}/v1/namespaces`)).json()) as {
         namespaces: { name: string; ready: boolean }[];
       };
       const served = new Set(list.namespaces.filter((n) => n.ready).map((n) => n.name));
-      if (ready.status === 200 && names.every((n) => served.has(n))) return;
-      last = `readyz ${ready.status}, ready namespaces ${[...served].join(',')}`;
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`runtime at ${url} not ready with ${names.join(', ')} after ${timeoutMs} ms (${last})`);
+      if (ready.status !== 200 || !names.every((n) => served.has(n)))
+        throw new Error(`readyz ${ready.status}, ready namespaces ${[...served].join(',')}`);
+      return true;
+    },
+    { timeoutMs, intervalMs: 200 },
+  );
 }
 
 export interface Reply {
@@ -191,18 +189,6 @@ export async function call(url: string, op: string, body: unknown): Promise<Repl
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown>, headers: res.headers };
-}
-
-/** Polls until fn returns true; the message says what was awaited and what was seen last. */
-export async function eventually(what: string, fn: () => Promise<boolean | string>, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  let last: boolean | string = false;
-  while (Date.now() < end) {
-    last = await fn();
-    if (last === true) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${typeof last === 'string' ? `: ${last}` : ''}`);
 }
 
 /** Drops the keyspaces tests created. */

@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import {
   call,
   dropKeyspaces,
-  eventually,
   keyspaceOf,
   startInProcess,
   uniqueSuffix,
   type InProcessRuntime,
 } from '../../support/runtime-harness';
+import { waitFor } from '../../stack/wait';
 
 const run = uniqueSuffix();
 const EV = `api-ev-${run}`;
@@ -216,9 +216,10 @@ describe('counter HTTP API', () => {
     const c = { namespace: EV, counter_name: `ev-${randomUUID()}` };
     for (const delta of [10, -3, 7])
       expect((await call(rt.url, 'AddCount', { ...c, delta, idempotency_token: token() })).status).toBe(200);
-    await eventually('the rollup to reach 14', async () => {
+    await waitFor('the rollup to reach 14', async () => {
       const r = await call(rt.url, 'GetCount', c);
-      return r.body.count === 14 || `count ${String(r.body.count)}`;
+      if (r.body.count !== 14) throw new Error(`count ${String(r.body.count)}`);
+      return true;
     });
     const cacheReads = async (): Promise<{ hit: number; miss: number }> => {
       const text = await (await fetch(`${rt.url}/metrics`)).text();

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import {
   call,
   dropKeyspaces,
-  eventually,
   FAST,
   keyspaceOf,
   startProcess,
@@ -11,6 +10,7 @@ import {
   type ChildRuntime,
   type TestNamespace,
 } from '../../support/runtime-harness';
+import { waitFor } from '../../stack/wait';
 
 /**
  * Randomized workloads through two `tally serve` processes at once: concurrent adds with negative deltas, clears, and
@@ -165,11 +165,11 @@ describe('exactness under concurrency, retries and two runtime processes', () =>
         expect(diff(expected, await counts(a.url, ns.name, counters))).toBe('');
         expect(diff(expected, await counts(b.url, ns.name, counters))).toBe('');
       } else {
-        await eventually(
-          `Eventual counters to converge (seed ${seed})`,
-          async () => diff(expected, await counts(a.url, ns.name, counters)) || true,
-          30_000,
-        );
+        await waitFor(`Eventual counters to converge (seed ${seed})`, async () => {
+          const differences = diff(expected, await counts(a.url, ns.name, counters));
+          if (differences) throw new Error(differences);
+          return true;
+        });
         expect(diff(expected, await counts(b.url, ns.name, counters))).toBe('');
       }
     },

@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import {
   call,
   dropKeyspaces,
-  eventually,
   keyspaceOf,
   startInProcess,
   uniqueSuffix,
   type InProcessRuntime,
 } from '../../support/runtime-harness';
+import { waitFor } from '../../stack/wait';
 import { requireEnv } from '../../support/env';
 import { TcpProxy } from '../../support/tcp-proxy';
 
@@ -52,10 +52,11 @@ describe('store outages', () => {
       for (const delta of [4, -1, 8])
         expect((await call(rt.url, 'AddCount', { ...c, delta, idempotency_token: token() })).status).toBe(200);
     expect((await call(rt.url, 'AddCount', { ...be, delta: 2 })).status).toBe(200);
-    await eventually(
-      'the Eventual counter to be rolled up and cached',
-      async () => (await call(rt.url, 'GetCount', ev)).body.count === 11,
-    );
+    await waitFor('the Eventual counter to be rolled up and cached', async () => {
+      const r = await call(rt.url, 'GetCount', ev);
+      if (r.body.count !== 11) throw new Error(`${r.status} ${JSON.stringify(r.body)}`);
+      return true;
+    });
 
     memcached.cut();
     try {
@@ -78,11 +79,9 @@ describe('store outages', () => {
     } finally {
       memcached.restore();
     }
-    await eventually(
-      'BestEffort to answer again',
-      async () => (await call(rt.url, 'GetCount', be)).status === 200,
-      10_000,
-    );
+    await waitFor('BestEffort to answer again', async () => (await call(rt.url, 'GetCount', be)).status === 200, {
+      timeoutMs: 10_000,
+    });
   });
 
   it('with Cassandra down, writes answer 503; once it is back, every acknowledged write is counted', async () => {
@@ -106,23 +105,29 @@ describe('store outages', () => {
         });
       }
       expect((await call(rt.url, 'GetCount', ac)).status).toBe(503);
-      await eventually(
+      await waitFor(
         'readiness to report Cassandra down',
         async () => (await fetch(`${rt.url}/readyz`)).status === 503,
-        10_000,
+        {
+          timeoutMs: 10_000,
+        },
       );
     } finally {
       cassandra.restore();
     }
 
-    await eventually('readiness to recover', async () => (await fetch(`${rt.url}/readyz`)).status === 200, 30_000);
-    await eventually('the Accurate counter to read every acknowledged write', async () => {
-      const r = await call(rt.url, 'GetCount', ac);
-      return r.body.count === acknowledged || `${r.status} ${JSON.stringify(r.body)}`;
+    await waitFor('readiness to recover', async () => (await fetch(`${rt.url}/readyz`)).status === 200, {
+      timeoutMs: 30_000,
     });
-    await eventually('the Eventual counter to roll up every acknowledged write', async () => {
+    await waitFor('the Accurate counter to read every acknowledged write', async () => {
+      const r = await call(rt.url, 'GetCount', ac);
+      if (r.body.count !== acknowledged) throw new Error(`${r.status} ${JSON.stringify(r.body)}`);
+      return true;
+    });
+    await waitFor('the Eventual counter to roll up every acknowledged write', async () => {
       const r = await call(rt.url, 'GetCount', ev);
-      return r.body.count === acknowledged || `${r.status} ${JSON.stringify(r.body)}`;
+      if (r.body.count !== acknowledged) throw new Error(`${r.status} ${JSON.stringify(r.body)}`);
+      return true;
     });
   });
 });

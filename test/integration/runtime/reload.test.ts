@@ -3,13 +3,13 @@ import * as path from 'node:path';
 import {
   call,
   dropKeyspaces,
-  eventually,
   keyspaceOf,
   manifests,
   startInProcess,
   uniqueSuffix,
   type InProcessRuntime,
 } from '../../support/runtime-harness';
+import { waitFor } from '../../stack/wait';
 
 interface Listing {
   namespaces: { name: string; ready: boolean }[];
@@ -33,7 +33,7 @@ describe('namespace files are reloaded on change', () => {
 
   it('serves a namespace added to the directory, provisioning its tables', async () => {
     fs.writeFileSync(path.join(rt.dir, 'second.yaml'), manifests([{ name: second, counterType: 'Eventual' }]));
-    await eventually('the new namespace to be ready', async () =>
+    await waitFor('the new namespace to be ready', async () =>
       (await list()).namespaces.some((n) => n.name === second && n.ready),
     );
     const reply = await call(rt.url, 'AddCount', { namespace: second, counter_name: 'x', delta: 1 });
@@ -54,7 +54,7 @@ describe('namespace files are reloaded on change', () => {
         path.join(rt.dir, 'namespaces.yaml'),
         manifests([{ name: first, counterType: 'Accurate', spec: { rollup: { coalesceMs, settleMarginMs: 1200 } } }]),
       );
-      await eventually(`coalesceMs ${coalesceMs} to be served`, async () => {
+      await waitFor(`coalesceMs ${coalesceMs} to be served`, async () => {
         const listing = (await (await fetch(`${rt.url}/v1/namespaces`)).json()) as {
           namespaces: { name: string; config: { rollup: { coalesceMs: number } } }[];
         };
@@ -72,7 +72,7 @@ describe('namespace files are reloaded on change', () => {
       path.join(rt.dir, 'second.yaml'),
       manifests([{ name: second, counterType: 'Eventual', spec: { eventStorage: { bucketsPerCounter: 0 } } }]),
     );
-    await eventually('the error to be reported', async () => (await list()).errors.length > 0);
+    await waitFor('the error to be reported', async () => (await list()).errors.length > 0);
     const listing = await list();
     expect(listing.errors).toEqual([
       expect.stringMatching(
@@ -88,9 +88,9 @@ describe('namespace files are reloaded on change', () => {
 
   it('stops serving a namespace whose document is removed', async () => {
     fs.rmSync(path.join(rt.dir, 'second.yaml'));
-    await eventually('the error to clear', async () => (await list()).errors.length === 0);
+    await waitFor('the error to clear', async () => (await list()).errors.length === 0);
     fs.writeFileSync(path.join(rt.dir, 'namespaces.yaml'), '# emptied\n');
-    await eventually('no namespace to be served', async () => (await list()).namespaces.length === 0);
+    await waitFor('no namespace to be served', async () => (await list()).namespaces.length === 0);
     expect((await call(rt.url, 'GetCount', { namespace: first, counter_name: 'y' })).status).toBe(404);
   });
 });

@@ -31,7 +31,7 @@ describe('the sweeper', () => {
     counterType: 'Eventual',
     spec: { rollup: { queueCapacity: 16, coalesceMs: 600000, settleMarginMs: 1200 } },
   };
-  const main = path.join(repoRoot(), 'dist', 'runtime', 'cli', 'main.js');
+  const main = path.join(repoRoot(), 'dist', 'cli', 'main.js');
 
   afterAll(async () => dropKeyspaces([keyspaceOf(ns.name)]));
 
