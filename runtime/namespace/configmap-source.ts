@@ -1,7 +1,8 @@
 import { CoreV1Api, Watch, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { CONFIG_KEY, CONFIG_LABEL_VALUE, CRD_GROUP, CRD_KIND, LABELS } from '../../api/names';
-import { Informer, apiPath } from '../../lib/kube/informer';
+import { messageOf } from '../../lib/errors';
+import { ResourceInformer } from '../../lib/kube/resource-informer';
 import { loadNamespaceDocuments } from './load';
 import { dedupeByName, type NamespaceSnapshot, type NamespaceSource } from './source';
 import type { NamespaceConfig } from '../../api/namespace-config';
@@ -15,7 +16,7 @@ const DEBOUNCE_MS = 50;
  * A namespace appears moments after its CounterNamespace is reconciled and disappears when it is deleted.
  */
 export class ConfigMapNamespaceSource implements NamespaceSource {
-  private readonly informers: Informer<V1ConfigMap>[];
+  private readonly configMaps: ResourceInformer<V1ConfigMap>;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -26,22 +27,18 @@ export class ConfigMapNamespaceSource implements NamespaceSource {
   ) {
     const core = kc.makeApiClient(CoreV1Api);
     const watch = new Watch(kc);
-    const labelSelector = `${LABELS.config}=${CONFIG_LABEL_VALUE}`;
-    const scopes = watchNamespaces.length > 0 ? watchNamespaces : [undefined];
-    this.informers = scopes.map(
-      (namespace) =>
-        new Informer<V1ConfigMap>({
-          path: apiPath({ version: 'v1', plural: 'configmaps', ...(namespace ? { namespace } : {}) }),
-          list: (r) =>
-            namespace
-              ? core.listNamespacedConfigMap({ namespace, labelSelector: r.labelSelector ?? labelSelector }, r.options)
-              : core.listConfigMapForAllNamespaces({ labelSelector: r.labelSelector ?? labelSelector }, r.options),
-          watch,
-          labelSelector,
-          name: `namespace ConfigMaps${namespace ? ` in ${namespace}` : ''}`,
-          logger: log,
-        }),
-    );
+    this.configMaps = new ResourceInformer<V1ConfigMap>({
+      resource: { version: 'v1', plural: 'configmaps' },
+      namespaces: watchNamespaces,
+      list: (namespace, r) =>
+        namespace
+          ? core.listNamespacedConfigMap({ namespace, labelSelector: r.labelSelector }, r.options)
+          : core.listConfigMapForAllNamespaces({ labelSelector: r.labelSelector }, r.options),
+      watch,
+      labelSelector: `${LABELS.config}=${CONFIG_LABEL_VALUE}`,
+      name: 'namespace ConfigMaps',
+      logger: log,
+    });
   }
 
   get description(): string {
@@ -54,16 +51,14 @@ export class ConfigMapNamespaceSource implements NamespaceSource {
       clearTimeout(this.timer);
       this.timer = setTimeout(() => onChange(this.snapshot()), DEBOUNCE_MS);
     };
-    for (const informer of this.informers) {
-      informer.on('add', emit);
-      informer.on('update', emit);
-      informer.on('delete', emit);
-      informer.on('error', (err) =>
-        this.log.warn({ err: (err as Error).message }, 'watching namespace ConfigMaps failed; retrying'),
-      );
-      informer.start();
-    }
-    await Promise.all(this.informers.map((i) => i.waitForSync()));
+    this.configMaps.on('add', emit);
+    this.configMaps.on('update', emit);
+    this.configMaps.on('delete', emit);
+    this.configMaps.on('error', (err) =>
+      this.log.warn({ err: messageOf(err) }, 'watching namespace ConfigMaps failed; retrying'),
+    );
+    this.configMaps.start();
+    await this.configMaps.waitForSync();
     onChange(this.snapshot());
   }
 
@@ -74,8 +69,8 @@ export class ConfigMapNamespaceSource implements NamespaceSource {
    */
   snapshot(): NamespaceSnapshot {
     const created = (cm: V1ConfigMap): number => new Date(cm.metadata?.creationTimestamp ?? 0).getTime();
-    const maps = this.informers
-      .flatMap((i) => i.list())
+    const maps = this.configMaps
+      .list()
       .sort(
         (a, b) =>
           created(a) - created(b) ||
@@ -108,6 +103,6 @@ export class ConfigMapNamespaceSource implements NamespaceSource {
 
   async stop(): Promise<void> {
     clearTimeout(this.timer);
-    await Promise.all(this.informers.map((i) => i.stop()));
+    await this.configMaps.stop();
   }
 }
