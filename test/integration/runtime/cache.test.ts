@@ -14,14 +14,27 @@ describe('Cache (real memcached)', () => {
   });
   afterAll(() => cache.close());
 
-  it('answers every one of many requests issued in the same turn with its own value', async () => {
+  it('sends the requests of one event-loop turn in one socket write, and answers each with its own value', async () => {
     const prefix = `cache-${randomUUID()}`;
     // The first request connects; the rest go through the connected (and corked) socket.
     await cache.set(`${prefix}-warm`, 'x', 60);
-    const keys = Array.from({ length: 200 }, (_, i) => `${prefix}-${i}`);
-    await Promise.all(keys.map((k, i) => cache.set(k, `value ${i}`, 60)));
-    const values = await Promise.all([...keys, `${prefix}-missing`].map((k) => cache.get(k)));
-    expect(values.map((v) => v?.toString() ?? null)).toEqual([...keys.map((_, i) => `value ${i}`), null]);
+    const writes = socketWrites(hostPort(settings.servers)[1]);
+    try {
+      const keys = Array.from({ length: 200 }, (_, i) => `${prefix}-${i}`);
+      await Promise.all(keys.map((k, i) => cache.set(k, `value ${i}`, 60)));
+      expect(writes.count()).toBe(1);
+      writes.reset();
+      const values = await Promise.all([...keys, `${prefix}-missing`].map((k) => cache.get(k)));
+      expect(writes.count()).toBe(1);
+      expect(values.map((v) => v?.toString() ?? null)).toEqual([...keys.map((_, i) => `value ${i}`), null]);
+      // A request in a later turn is a write of its own.
+      writes.reset();
+      await cache.get(keys[0]!);
+      await cache.get(keys[1]!);
+      expect(writes.count()).toBe(2);
+    } finally {
+      writes.restore();
+    }
   });
 
   it('keeps a count alive for the TTL after its LAST write, not its first', async () => {
@@ -91,6 +104,29 @@ describe('Cache timeouts', () => {
     }
   });
 });
+
+/**
+ * Counts the writes handed to the operating system on sockets to `port`: net.Socket passes each through _write (one
+ * chunk) or _writev (everything buffered while corked), one system call each.
+ */
+function socketWrites(port: number) {
+  type WriteFn = (this: net.Socket, ...args: unknown[]) => unknown;
+  const proto = net.Socket.prototype as unknown as Record<'_write' | '_writev', WriteFn>;
+  const originals = { _write: proto._write, _writev: proto._writev };
+  let count = 0;
+  for (const name of ['_write', '_writev'] as const) {
+    const original = originals[name];
+    proto[name] = function (this: net.Socket, ...args: unknown[]) {
+      if (this.remotePort === port) count++;
+      return original.apply(this, args);
+    };
+  }
+  return {
+    count: () => count,
+    reset: () => void (count = 0),
+    restore: () => Object.assign(proto, originals),
+  };
+}
 
 function hostPort(servers: string): [string, number] {
   const [host, port] = servers.split(',')[0]!.split(':');
