@@ -6,6 +6,7 @@ import { sweep, type SweepSummary } from '../runtime/rollup/sweeper';
 import { cassandraSettingsFromEnv, createCassandraClient } from '../store/client';
 import { CounterStore } from '../runtime/storage/counter-store';
 import { stringOption } from './options';
+import { messageOf } from '../lib/errors';
 
 export const rollupHelp = `usage: tally rollup [options]
 
@@ -61,7 +62,7 @@ export async function runRollup(argv: string[]): Promise<number> {
           concurrency: config.rollup.concurrency,
         });
       } catch (err) {
-        process.stdout.write(`${JSON.stringify({ namespace: config.name, error: (err as Error).message })}\n`);
+        process.stdout.write(`${JSON.stringify({ namespace: config.name, error: messageOf(err) })}\n`);
         failed++;
         continue;
       }

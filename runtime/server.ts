@@ -6,6 +6,7 @@ import { createApp, type Readiness } from './http/app';
 import { counterServer } from './http/counter-server';
 import type { NamespaceSource } from './namespace/source';
 import { createLogger, type Logger } from '../lib/log';
+import { messageOf } from '../lib/errors';
 import { createRuntimeMetrics, type RuntimeMetrics } from './observability/metrics';
 import { cassandraSettingsFromEnv, createCassandraClient } from '../store/client';
 
@@ -47,7 +48,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     await cassandra.connect();
   } catch (err) {
     // Not fatal: the driver reconnects, /readyz reports it and requests answer 503 until then.
-    log.error({ err: (err as Error).message }, 'cannot reach Cassandra yet');
+    log.error({ err: messageOf(err) }, 'cannot reach Cassandra yet');
   }
 
   const registry = new NamespaceRegistry({
@@ -67,7 +68,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
         await cassandra.execute('SELECT release_version FROM system.local', [], { prepare: true });
         lastPing = { at: Date.now(), ok: true, detail: 'reachable' };
       } catch (err) {
-        lastPing = { at: Date.now(), ok: false, detail: (err as Error).message };
+        lastPing = { at: Date.now(), ok: false, detail: messageOf(err) };
       }
     }
     const checks: Readiness['checks'] = {

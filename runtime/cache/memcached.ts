@@ -1,11 +1,12 @@
 import * as memjs from 'memjs';
 import { Client } from 'memjs';
 import type { Socket } from 'node:net';
+import { messageOf } from '../../lib/errors';
 
 /** The cache is down or did not answer in time: callers fall back to Cassandra, or answer 503 (BestEffort). */
 export class CacheUnavailableError extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = 'CacheUnavailableError';
   }
 }
@@ -140,7 +141,7 @@ export class Cache {
       ]);
     } catch (err) {
       this.downUntil = Date.now() + this.settings.cooldownMs;
-      throw new CacheUnavailableError(`memcached ${what} failed: ${(err as Error).message}`);
+      throw new CacheUnavailableError(`memcached ${what} failed: ${messageOf(err)}`, { cause: err });
     } finally {
       clearTimeout(timer);
     }

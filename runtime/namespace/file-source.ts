@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { messageOf } from '../../lib/errors';
 import { loadNamespaceDocuments } from './load';
 import { dedupeByName, type NamespaceSnapshot, type NamespaceSource } from './source';
 
@@ -17,7 +18,7 @@ export function readNamespaceFiles(target: string): NamespaceSnapshot {
           .map((f) => path.join(target, f))
       : [target];
   } catch (err) {
-    return { namespaces: [], errors: [`${target}: cannot read: ${(err as Error).message}`] };
+    return { namespaces: [], errors: [`${target}: cannot read: ${messageOf(err)}`] };
   }
   const loaded: { source: string; config: import('../../api/namespace-config').NamespaceConfig }[] = [];
   const errors: string[] = [];
@@ -26,7 +27,7 @@ export function readNamespaceFiles(target: string): NamespaceSnapshot {
     try {
       text = fs.readFileSync(file, 'utf8');
     } catch (err) {
-      errors.push(`${file}: cannot read: ${(err as Error).message}`);
+      errors.push(`${file}: cannot read: ${messageOf(err)}`);
       continue;
     }
     for (const doc of loadNamespaceDocuments(text, file)) {

@@ -1,4 +1,5 @@
 import * as yaml from 'js-yaml';
+import { messageOf } from '../../lib/errors';
 import { CONFIG_KIND } from '../../api/namespace-config';
 import type { NamespaceConfig } from '../../api/namespace-config';
 import { CRD_GROUP, CRD_KIND } from '../../api/names';
@@ -19,7 +20,7 @@ export function loadNamespaceDocuments(text: string, file: string): LoadedDocume
   try {
     docs = yaml.loadAll(text, undefined, { filename: file });
   } catch (err) {
-    return [{ ok: false, source: file, error: `${file}: not valid YAML: ${(err as Error).message}` }];
+    return [{ ok: false, source: file, error: `${file}: not valid YAML: ${messageOf(err)}` }];
   }
   const out: LoadedDocument[] = [];
   docs.forEach((doc, index) => {
@@ -47,7 +48,7 @@ export function loadNamespaceDocuments(text: string, file: string): LoadedDocume
       const name =
         (doc as { metadata?: { name?: unknown }; name?: unknown }).metadata?.name ?? (doc as { name?: unknown }).name;
       const label = typeof name === 'string' ? ` (${name})` : '';
-      out.push({ ok: false, source, error: `${source}${label}: ${(err as Error).message}` });
+      out.push({ ok: false, source, error: `${source}${label}: ${messageOf(err)}` });
     }
   });
   return out;
