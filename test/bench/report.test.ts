@@ -10,7 +10,7 @@ const addcount: ResultRow = {
 };
 
 const report: BenchReport = {
-  date: '2026-11-29T02:01:00.000Z',
+  date: '2030-01-02T03:04:05.000Z',
   machine: {
     cores: 2,
     memoryGiB: 7.75,
@@ -112,7 +112,7 @@ describe('renderReport', () => {
   });
 
   it('names the machine, the settings and the date of the run', () => {
-    expect(markdown).toContain('2026-11-29T02:01:00.000Z');
+    expect(markdown).toContain('2030-01-02T03:04:05.000Z');
     expect(markdown).toContain('| CPU | 2 cores, Example CPU @ 2.0GHz |');
     expect(markdown).toContain('| memory | 7.8 GiB |');
     expect(markdown).toContain('| Node.js | v20.19.0 |');
