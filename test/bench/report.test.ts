@@ -1,4 +1,4 @@
-import { renderReport, verdict, type BenchReport, type ResultRow } from './report';
+import { formatRatio, renderReport, verdict, type BenchReport, type ResultRow } from './report';
 
 const addcount: ResultRow = {
   workload: 'addcount',
@@ -151,5 +151,22 @@ describe('verdict', () => {
         target: { ratio: 0.8, p99Ms: 5 },
       }),
     ).toBe('>= 0.8x, p99 <= 5 ms: **missed** (no p99)');
+  });
+});
+
+describe('formatRatio', () => {
+  it('never shows a missed target as met', () => {
+    expect(formatRatio(0.9955, 1)).toBe('0.996x');
+    expect(formatRatio(0.9955)).toBe('1.00x');
+    expect(formatRatio(1.004, 1)).toBe('1.00x');
+    expect(formatRatio(0.64, 1)).toBe('0.64x');
+  });
+});
+
+describe('the settings line', () => {
+  it('says round or rounds as the numbers want', () => {
+    const one = renderReport({ ...report, settings: { ...report.settings, rounds: 1, warmupRounds: 1 } });
+    expect(one).toContain('1 unmeasured warm-up round per side, then 1 measured round of 5 s per side');
+    expect(renderReport(report)).toContain('3 unmeasured warm-up rounds per side, then 3 measured rounds of 5 s');
   });
 });

@@ -140,6 +140,13 @@ const num = (n: number, digits = 0): string =>
   n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const known = (n: number | undefined): n is number => n !== undefined && Number.isFinite(n);
 const cell = (s: string): string => s.replace(/\|/g, '\\|');
+const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
+
+/** Two decimals, or three where two would round a missed target up to it (0.996x of a 1.0x target is not 1.00x). */
+export function formatRatio(ratio: number, target?: number): string {
+  const two = ratio.toFixed(2);
+  return target !== undefined && ratio < target && Number(two) >= target ? `${ratio.toFixed(3)}x` : `${two}x`;
+}
 
 export function ratioOf(row: ResultRow): number | undefined {
   if (row.ratio !== undefined) return row.ratio;
@@ -213,8 +220,9 @@ function machineTable(m: Machine, s: Settings): string[] {
     ['Cassandra', m.cassandra ?? '-'],
     [
       'load',
-      `concurrency ${s.concurrency}; ${s.warmupRounds} unmeasured warm-up rounds per side, then ${s.rounds} measured ` +
-        `rounds of ${s.secondsPerRound} s per side, alternating; the median round is reported`,
+      `concurrency ${s.concurrency}; ${plural(s.warmupRounds, 'unmeasured warm-up round', 'unmeasured warm-up rounds')} ` +
+        `per side, then ${plural(s.rounds, 'measured round', 'measured rounds')} of ${s.secondsPerRound} s per side, ` +
+        'alternating; the median round is reported',
     ],
   ];
   return ['|  |  |', '| --- | --- |', ...rows.map(([k, v]) => `| ${k} | ${cell(v)} |`)];
@@ -235,7 +243,7 @@ export function renderReport(report: BenchReport): string {
       return `| ${[
         workloadCell(r),
         TITLES[r.workload].baseline,
-        known(ratio) ? `${ratio.toFixed(2)}x` : '-',
+        known(ratio) ? formatRatio(ratio, r.target?.ratio) : '-',
         known(r.tally.throughput) || known(r.baseline.throughput)
           ? `${throughput(r, r.tally)} / ${throughput(r, r.baseline)}`
           : '-',
@@ -272,7 +280,9 @@ export function renderReport(report: BenchReport): string {
     '## What each workload measures',
     '',
     ...EXPLANATIONS.filter((e) => e.workloads.some((w) => present.has(w))).flatMap((e) => [e.text, '']),
-    'Settings: `BENCH_SECONDS`, `BENCH_ROUNDS`, `BENCH_WARMUP_ROUNDS`, `BENCH_CONCURRENCY`, `BENCH_NAMESPACES`, ' +
+    'Each side runs in rounds alternating with its baseline\u2019s, so a slow phase of the machine hits both alike; ' +
+      'unmeasured warm-up rounds come first, because Cassandra\u2019s JIT needs tens of seconds after a start. ' +
+      'Settings: `BENCH_SECONDS`, `BENCH_ROUNDS`, `BENCH_WARMUP_ROUNDS`, `BENCH_CONCURRENCY`, `BENCH_NAMESPACES`, ' +
       '`BENCH_ROLLUP_EVENTS`; `BENCH_ONLY=addcount,getcount,rollup,operator` picks workloads. Measure on a quiet ' +
       'machine: the figures move with anything else using the CPUs.',
     '',
