@@ -17,7 +17,7 @@ describe('an operator killed mid-reconcile', () => {
   const children: ChildProcess[] = [];
 
   const operatorProcess = (identity: string): ChildProcess => {
-    const child = spawn(process.execPath, [path.join(repoRoot(), 'dist', 'runtime', 'cli', 'main.js'), 'operator'], {
+    const child = spawn(process.execPath, [path.join(repoRoot(), 'dist', 'cli', 'main.js'), 'operator'], {
       env: {
         ...stackEnv(),
         POD_NAME: identity,

@@ -268,7 +268,7 @@ describe('reconciling a CounterNamespace', () => {
     fs.writeFileSync(path.join(dir, CONFIG_KEY), cm.data![CONFIG_KEY]!);
     const doc = validateNamespaceConfig(yaml.load(cm.data![CONFIG_KEY]!));
     const args = rollupArgs(doc).map((a) => (a.startsWith('/etc/tally/namespace/') ? path.join(dir, CONFIG_KEY) : a));
-    const main = path.join(repoRoot(), 'dist', 'runtime', 'cli', 'main.js');
+    const main = path.join(repoRoot(), 'dist', 'cli', 'main.js');
     const result = spawnSync(process.execPath, [main, ...args], { env: stackEnv(), encoding: 'utf8' });
     fs.rmSync(dir, { recursive: true, force: true });
     expect(result.stderr).toBe('');

@@ -53,7 +53,7 @@ describe('an operator whose informers do not sync', () => {
     const kubeconfig = path.join(dir, 'kubeconfig');
     fs.writeFileSync(kubeconfig, asServiceAccount.exportConfig());
 
-    const child = spawn(process.execPath, [path.join(repoRoot(), 'dist', 'runtime', 'cli', 'main.js'), 'operator'], {
+    const child = spawn(process.execPath, [path.join(repoRoot(), 'dist', 'cli', 'main.js'), 'operator'], {
       env: {
         ...stackEnv(),
         KUBECONFIG: kubeconfig,
