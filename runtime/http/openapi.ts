@@ -43,7 +43,9 @@ const schemas = {
       generation_time: {
         type: 'string',
         format: 'date-time',
-        description: 'When the client made the token (RFC 3339). Must be within the namespace accept limit of now.',
+        description:
+          'When the client made the token (RFC 3339). Eventual and Accurate counters refuse a time outside the ' +
+          'namespace accept limit of now (400); BestEffort counters do not check it.',
         examples: ['2024-10-05T14:48:00Z'],
       },
     },

@@ -1,8 +1,9 @@
 import { resolveCounterNamespace } from '../../api/resolve';
-import type { CounterEvent, CounterStore, RollupRow, WindowSum } from '../storage/counter-store';
+import type { CounterEvent, RollupRow } from '../storage/counter-store';
+import { MemoryCounterStore } from '../storage/memory-store';
 import { countAsOf } from './count';
 
-/** An in-memory stand-in for the events table's two reads, for the pure counting rules. */
+/** The events in the in-memory store (the rows are given to countAsOf directly); `reads()` are the windows it was asked to sum. */
 function fakeStore(events: CounterEvent[]) {
   const config = resolveCounterNamespace({
     apiVersion: 'tally.dev/v1alpha1',
@@ -10,27 +11,9 @@ function fakeStore(events: CounterEvent[]) {
     metadata: { name: 'n' },
     spec: {},
   });
-  const reads: [number, number][] = [];
-  const store = {
-    config,
-    sumWindow(counter: string, from: number, to: number): Promise<WindowSum> {
-      reads.push([from, to]);
-      const hits = events.filter((e) => e.counter === counter && e.eventTimeMs > from && e.eventTimeMs <= to);
-      return Promise.resolve({
-        sum: hits.reduce((s, e) => s + BigInt(e.delta), 0n),
-        events: hits.length,
-        partitions: 1,
-        requests: 1,
-      });
-    },
-    latestClearIn(counter: string, from: number, to: number): Promise<number | undefined> {
-      const clears = events.filter(
-        (e) => e.counter === counter && e.kind === 'clear' && e.eventTimeMs > from && e.eventTimeMs <= to,
-      );
-      return Promise.resolve(clears.length ? Math.max(...clears.map((e) => e.eventTimeMs)) : undefined);
-    },
-  };
-  return { store: store as unknown as CounterStore, reads };
+  const memory = new MemoryCounterStore(config);
+  for (const e of events) memory.events.set(`${e.counter}/${e.eventTimeMs}/${e.eventId}`, e);
+  return { store: memory.store, reads: () => memory.callsOf('sumWindow') as [number, number][] };
 }
 
 const NOW = 1_800_000_000_000;
@@ -72,7 +55,7 @@ describe('countAsOf', () => {
   it('is 0 for a counter never written', async () => {
     const { store, reads } = fakeStore([]);
     expect(await countAsOf(store, { counter: 'c' }, NOW, NOW)).toMatchObject({ count: 0 });
-    expect(reads).toEqual([]);
+    expect(reads()).toEqual([]);
   });
 
   it('adds only the events after the checkpoint', async () => {
@@ -87,7 +70,7 @@ describe('countAsOf', () => {
     const { store, reads } = fakeStore(events);
     const result = await countAsOf(store, rowFor(events, { count: 1, timeMs: NOW - 4000 }), NOW, NOW);
     expect(result.count).toBe(1);
-    expect(reads).toEqual([]);
+    expect(reads()).toEqual([]);
   });
 
   it('resets at the latest clear: only events strictly after it count, an add at the same instant is cleared', async () => {
@@ -124,7 +107,7 @@ describe('countAsOf', () => {
     const { store, reads } = fakeStore(events);
     const row = rowFor(events, { count: 10, timeMs: NOW - 30 * 86400_000 });
     expect((await countAsOf(store, row, NOW, NOW)).count).toBe(11);
-    expect(reads[0]![0]).toBe(NOW - store.config.eventStorage.retentionSeconds * 1000);
+    expect(reads()[0]![0]).toBe(NOW - store.config.eventStorage.retentionSeconds * 1000);
   });
 
   it('ignores a clear time whose event was never written (a ClearCount that answered 503)', async () => {
