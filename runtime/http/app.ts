@@ -13,7 +13,8 @@ export interface Readiness {
 }
 
 export interface AppDeps {
-  registry: NamespaceRegistry;
+  /** Only what the listing reads. */
+  registry: Pick<NamespaceRegistry, 'list' | 'errors'>;
   metrics: RuntimeMetrics;
   log: Logger;
   readiness: () => Promise<Readiness>;
@@ -63,7 +64,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use((req, res) => {
     sendError(
       res,
-      errorReply(new RequestError('NOT_FOUND', `no route for ${req.method} ${req.path} (see /openapi.json)`))!,
+      errorReply(new RequestError('NOT_FOUND', `no route for ${req.method} ${req.path} (see /openapi.json)`)),
     );
   });
 

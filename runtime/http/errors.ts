@@ -66,6 +66,8 @@ const DOMAIN_ERRORS: readonly (readonly [abstract new (...args: never[]) => Erro
 export const ERROR_ANSWERS: readonly Answer[] = [...Object.values(REQUEST_ERRORS), ...DOMAIN_ERRORS.map(([, a]) => a)];
 
 /** The reply for an error the API knows, or undefined for anything else (a bug: the caller logs it, answers 500). */
+export function errorReply(err: RequestError): ErrorReply;
+export function errorReply(err: unknown): ErrorReply | undefined;
 export function errorReply(err: unknown): ErrorReply | undefined {
   if (err instanceof RequestError) {
     const { status, code } = REQUEST_ERRORS[err.kind];
