@@ -1,4 +1,6 @@
 import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+import { messageOf } from '../errors';
+import { waitFor } from '../../test/stack/wait';
 import { apiPath, Informer, objectKey, splitKey, type ListRequest, type WatchLike } from './informer';
 
 type Obj = KubernetesObject & { data?: Record<string, string> };
@@ -104,14 +106,6 @@ function record(informer: Informer<Obj>): string[] {
   return log;
 }
 
-async function until(predicate: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`never happened: ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
 describe('Informer', () => {
   let watch: FakeWatch;
   let lister: FakeList;
@@ -194,12 +188,7 @@ describe('Informer', () => {
     const third = await watch.next(2);
     expect(third.query.resourceVersion).toBe('3');
     expect(lister.requests).toHaveLength(1);
-    expect(errors.map((e) => (e as Error).message)).toEqual([
-      'Premature close',
-      'socket hang up',
-      'ECONNREFUSED',
-      'Forbidden',
-    ]);
+    expect(errors.map(messageOf)).toEqual(['Premature close', 'socket hang up', 'ECONNREFUSED', 'Forbidden']);
     expect(informer.stats).toMatchObject({ lists: 1, watches: 5, errors: 4, lastError: 'watch: Forbidden' });
   });
 
@@ -285,7 +274,7 @@ describe('Informer', () => {
     make({ backoff: { initialMs: 60_000, maxMs: 60_000 } });
     informer.start();
     const waiting = informer.waitForSync(5000);
-    await until(() => lister.requests.length === 1, 'first list');
+    await waitFor('the first list', () => lister.requests.length === 1, { timeoutMs: 2000, intervalMs: 2 });
     const started = Date.now();
     await informer.stop(); // must not wait out the 60 s backoff
     expect(Date.now() - started).toBeLessThan(1000);

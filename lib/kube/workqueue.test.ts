@@ -1,3 +1,4 @@
+import { waitFor } from '../../test/stack/wait';
 import { ExponentialBackoff, WorkQueue, type ProcessedInfo, type QueueResult } from './workqueue';
 
 const done: QueueResult = { kind: 'done' };
@@ -11,15 +12,6 @@ function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => voi
 /** Lets queued microtasks and resolved promises run (the queue dispatches keys on a microtask). */
 async function settle(): Promise<void> {
   for (let i = 0; i < 10; i++) await Promise.resolve();
-}
-
-/** Resolves when `predicate` holds, checked after each settle; bounded so a broken queue fails instead of hanging. */
-async function until(predicate: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (predicate()) return;
-    await settle();
-  }
-  throw new Error(`never happened: ${what}`);
 }
 
 describe('ExponentialBackoff', () => {
@@ -60,7 +52,7 @@ describe('WorkQueue', () => {
       seen.push(key);
       return done;
     });
-    await until(() => seen.length === 3 && queue.inFlight === 0, 'three keys processed');
+    await waitFor('three keys processed', () => seen.length === 3 && queue.inFlight === 0);
     await settle();
     expect(seen).toEqual(['a', 'b', 'c']);
     expect(queue.depth).toBe(0);
@@ -91,7 +83,7 @@ describe('WorkQueue', () => {
     queue.add('a');
     queue.add('b');
     queue.add('c');
-    await until(() => running.size === 2, 'two keys running');
+    await waitFor('two keys running', () => running.size === 2);
     expect([...running]).toEqual(['a', 'b']);
     expect(queue.depth).toBe(1); // c waits for a free worker
 
@@ -104,16 +96,16 @@ describe('WorkQueue', () => {
     expect(queue.depth).toBe(1);
 
     release('b'); // frees a worker: c runs, the dirty a must still wait for its own run to end
-    await until(() => running.has('c'), 'c runs');
+    await waitFor('c runs', () => running.has('c'));
     expect([...running].sort()).toEqual(['a', 'c']);
     expect(runs).toEqual(['a', 'b', 'c']);
 
     release('a'); // a's first run ends: it is processed again, once
-    await until(() => runs.length === 4, 'a processed again');
+    await waitFor('a processed again', () => runs.length === 4);
     expect(runs[3]).toBe('a');
     release('a');
     release('c');
-    await until(() => running.size === 0 && queue.inFlight === 0, 'all done');
+    await waitFor('all done', () => running.size === 0 && queue.inFlight === 0);
     await settle();
     expect(runs).toEqual(['a', 'b', 'c', 'a']);
     expect(overlaps).toEqual([]);
@@ -219,7 +211,8 @@ describe('WorkQueue', () => {
     queue.add('a');
     queue.add('b');
     queue.addAfter('c', 10);
-    await until(() => seen.length === 1, 'a runs');
+    await settle(); // fake timers: the queue dispatches a on a microtask
+    expect(seen).toEqual(['a']);
 
     let shutDown = false;
     const stopping = queue.shutDown().then(() => (shutDown = true));

@@ -10,6 +10,7 @@ import { cassandraSettingsFromEnv } from '../../store/client';
 import { createEventsTableCql, createKeyspaceCql, createRollupsTableCql } from '../../store/ddl';
 import { dropKeyspace } from '../../store/ensure';
 import { ownerComment } from '../../store/ownership';
+import { waitFor } from '../stack/wait';
 import { deleteNamespace } from '../support/kube';
 
 const GROUP = { group: 'tally.dev', version: 'v1alpha1', plural: 'counternamespaces' };
@@ -75,7 +76,7 @@ export async function benchOperator(
     lease: { durationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 200 },
   });
   try {
-    while (!operator.isLeader) await new Promise((r) => setTimeout(r, 50));
+    await waitFor('the operator to lead', () => operator.isLeader, { timeoutMs: 60_000, intervalMs: 50 });
     say(`operator: applying ${count} CounterNamespaces and waiting for all to be Ready`);
     const started = process.hrtime.bigint();
     await Promise.all(
@@ -92,16 +93,19 @@ export async function benchOperator(
         }),
       ),
     );
-    for (;;) {
-      const list = (await custom.listNamespacedCustomObject({ ...GROUP, namespace: ns })) as {
-        items: CounterNamespace[];
-      };
-      const ready = list.items.filter((c) =>
-        c.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'),
-      ).length;
-      if (ready === count) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor(
+      `all ${count} CounterNamespaces to be Ready`,
+      async () => {
+        const list = (await custom.listNamespacedCustomObject({ ...GROUP, namespace: ns })) as {
+          items: CounterNamespace[];
+        };
+        const ready = list.items.filter((c) =>
+          c.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'),
+        ).length;
+        return ready === count;
+      },
+      { timeoutMs: 600_000 },
+    );
     const operatorSeconds = Number(process.hrtime.bigint() - started) / 1e9;
     const histogram = await operator.metrics.reconcileTime.get();
     const reconcileP99Seconds = quantileFromBuckets(histogram.values, 0.99);

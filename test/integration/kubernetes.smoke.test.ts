@@ -9,6 +9,7 @@ import {
 import { randomUUID } from 'node:crypto';
 import { versions } from '../stack/versions';
 import { requireEnv } from '../support/env';
+import { waitFor } from '../stack/wait';
 
 /** The HTTP status an API call ends with: 200 when it succeeds, the server's code when it fails with one. */
 async function statusOf(call: Promise<unknown>): Promise<number> {
@@ -18,15 +19,6 @@ async function statusOf(call: Promise<unknown>): Promise<number> {
   } catch (err) {
     if (err instanceof ApiException) return err.code;
     throw err;
-  }
-}
-
-/** Polls until `check` holds; fails naming `what` after `timeoutMs` (controllers act asynchronously). */
-async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 60000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what}: still not the case after ${timeoutMs / 1000} s`);
-    await new Promise((r) => setTimeout(r, 250));
   }
 }
 
@@ -75,9 +67,10 @@ describe('kubernetes (local stack)', () => {
       body: { metadata: { name: 'content' }, data: { a: '1' } },
     });
     await core.deleteNamespace({ name: doomed });
-    await eventually(
-      async () => (await statusOf(core.readNamespace({ name: doomed }))) === 404,
+    await waitFor(
       `namespace ${doomed} is deleted`,
+      async () => (await statusOf(core.readNamespace({ name: doomed }))) === 404,
+      { timeoutMs: 60_000, intervalMs: 250 },
     );
   });
 
@@ -104,10 +97,11 @@ describe('kubernetes (local stack)', () => {
     };
     await core.createNamespacedConfigMap({ namespace, body: dependent });
     await core.deleteNamespacedConfigMap({ name: owner.metadata!.name!, namespace });
-    await eventually(
+    await waitFor(
+      `the dependent ConfigMap ${namespace}/${dependent.metadata!.name} is garbage-collected`,
       async () =>
         (await statusOf(core.readNamespacedConfigMap({ name: dependent.metadata!.name!, namespace }))) === 404,
-      `the dependent ConfigMap ${namespace}/${dependent.metadata!.name} is garbage-collected`,
+      { timeoutMs: 60_000, intervalMs: 250 },
     );
   });
 

@@ -1,5 +1,8 @@
 import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CRD_GROUP, CRD_PLURAL, CRD_VERSION } from '../../api/names';
 import { installCounterNamespaceCrd } from '../../operator/crd-install';
+import { httpStatus } from '../../lib/kube/request';
+import { waitFor } from '../stack/wait';
 import { requireEnv } from './env';
 
 export function kubeConfig(): KubeConfig {
@@ -7,8 +10,6 @@ export function kubeConfig(): KubeConfig {
   kc.loadFromFile(requireEnv('KUBECONFIG'));
   return kc;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Applies the generated CRD (server-side) and waits until the API server serves it. */
 export async function installCrd(kc: KubeConfig): Promise<void> {
@@ -45,31 +46,34 @@ export async function deleteNamespace(kc: KubeConfig, name: string, wait = true)
   try {
     await core.deleteNamespace({ name });
   } catch (err) {
-    if ((err as { code?: number }).code === 404) return;
+    if (httpStatus(err) === 404) return;
     throw err;
   }
   if (!wait) return;
-  const end = Date.now() + 60_000;
-  while (Date.now() < end) {
-    try {
-      await core.readNamespace({ name });
-    } catch (err) {
-      if ((err as { code?: number }).code === 404) return;
-    }
-    await sleep(250);
-  }
-  throw new Error(`namespace ${name} was still there 60 s after its deletion`);
+  await waitFor(
+    `namespace ${name} to be gone after its deletion`,
+    async () => {
+      try {
+        await core.readNamespace({ name });
+        return false;
+      } catch (err) {
+        if (httpStatus(err) === 404) return true;
+        throw err;
+      }
+    },
+    { timeoutMs: 60_000, intervalMs: 250 },
+  );
 }
 
 /** Removes every finalizer from the CounterNamespaces in a namespace (a missing CRD or namespace is nothing to do). */
 export async function releaseCounterNamespaces(kc: KubeConfig, namespace: string): Promise<void> {
   const custom = customObjects(kc);
-  const group = { group: 'tally.dev', version: 'v1alpha1', plural: 'counternamespaces', namespace };
+  const group = { group: CRD_GROUP, version: CRD_VERSION, plural: CRD_PLURAL, namespace };
   let items: { metadata: { name: string; finalizers?: string[] } }[];
   try {
     items = ((await custom.listNamespacedCustomObject(group)) as { items: typeof items }).items;
   } catch (err) {
-    if ((err as { code?: number }).code === 404) return;
+    if (httpStatus(err) === 404) return;
     throw err;
   }
   for (const item of items.filter((i) => (i.metadata.finalizers ?? []).length > 0)) {
@@ -82,26 +86,4 @@ export async function releaseCounterNamespaces(kc: KubeConfig, namespace: string
 
 export function customObjects(kc: KubeConfig): CustomObjectsApi {
   return kc.makeApiClient(CustomObjectsApi);
-}
-
-/** Polls until fn returns a value; fails naming what was awaited and what was seen last. */
-export async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false>,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(200);
-  }
-  throw new Error(
-    `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message.split('\n')[0]})` : ''}`,
-  );
 }

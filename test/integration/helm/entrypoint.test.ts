@@ -6,7 +6,7 @@ import type { V1Deployment } from '@kubernetes/client-node';
 import { freePort } from '../../stack/ports';
 import { repoRoot } from '../../stack/paths';
 import { requireEnv } from '../../support/env';
-import { waitFor } from '../../support/kube';
+import { waitFor } from '../../stack/wait';
 
 /**
  * Docker cannot run here, so the images are checked the next best way: the built dist/ is started from the
@@ -81,7 +81,7 @@ describe("the images' command, run as the chart runs it", () => {
     await waitFor(
       'the runtime to be ready',
       async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200,
-      30_000,
+      { timeoutMs: 30_000 },
     );
     const list = (await (await fetch(`${url}/v1/namespaces`)).json()) as { namespaces: { name: string }[] };
     expect(list.namespaces.map((n) => n.name)).toEqual(expect.arrayContaining(['orders', 'page-views', 'payments']));
@@ -92,7 +92,7 @@ describe("the images' command, run as the chart runs it", () => {
     await waitFor(
       'the operator to answer /healthz',
       async () => (await fetch(`${url}/healthz`).catch(() => undefined))?.status === 200,
-      30_000,
+      { timeoutMs: 30_000 },
     );
     expect(await (await fetch(`${url}/metrics`)).text()).toContain('tally_operator_reconcile_total');
   });

@@ -24,8 +24,8 @@ import {
   installCrd,
   kubeConfig,
   kubeConfigAs,
-  waitFor,
 } from '../../support/kube';
+import { waitFor } from '../../stack/wait';
 import { dropKeyspaces, stackEnv, uniqueSuffix } from '../../support/runtime-harness';
 
 /**
@@ -215,7 +215,9 @@ describe('helm install on the local API server', () => {
         retryPeriodMs: 500,
       });
       elector.start();
-      await waitFor('the service account to take its Lease', () => Promise.resolve(elector.isLeader), 15_000);
+      await waitFor('the service account to take its Lease', () => Promise.resolve(elector.isLeader), {
+        timeoutMs: 15_000,
+      });
       await elector.stop({ release: true });
     } finally {
       await dropKeyspaces([`tally_${name.replace(/-/g, '_')}`]);

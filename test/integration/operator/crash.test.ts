@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import { CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { CounterNamespace } from '../../../api/types';
 import { repoRoot } from '../../stack/paths';
-import { createNamespace, customObjects, deleteNamespace, installCrd, kubeConfig, waitFor } from '../../support/kube';
+import { createNamespace, customObjects, deleteNamespace, installCrd, kubeConfig } from '../../support/kube';
+import { waitFor } from '../../stack/wait';
 import { dropKeyspaces, stackEnv, uniqueSuffix } from '../../support/runtime-harness';
 
 const GROUP = { group: 'tally.dev', version: 'v1alpha1', plural: 'counternamespaces' };
@@ -59,7 +60,9 @@ describe('an operator killed mid-reconcile', () => {
 
   it('a new operator takes the Lease after it expires and brings every CounterNamespace to Ready', async () => {
     const a = operatorProcess('op-a');
-    await waitFor('op-a to hold the Lease', async () => (await holder().catch(() => undefined)) === 'op-a', 30_000);
+    await waitFor('op-a to hold the Lease', async () => (await holder().catch(() => undefined)) === 'op-a', {
+      timeoutMs: 30_000,
+    });
     for (const name of names) {
       await customObjects(kc).createNamespacedCustomObject({
         ...GROUP,
@@ -67,7 +70,9 @@ describe('an operator killed mid-reconcile', () => {
         body: { apiVersion: 'tally.dev/v1alpha1', kind: 'CounterNamespace', metadata: { name }, spec: {} },
       });
     }
-    await waitFor('op-a to finish a first CounterNamespace', async () => (await readyCount()) >= 1, 60_000);
+    await waitFor('op-a to finish a first CounterNamespace', async () => (await readyCount()) >= 1, {
+      timeoutMs: 60_000,
+    });
     a.kill('SIGKILL');
     const readyAtKill = await readyCount();
     expect(readyAtKill).toBeLessThan(names.length);
@@ -76,14 +81,16 @@ describe('an operator killed mid-reconcile', () => {
     await waitFor(
       'op-b to take the Lease once op-a stopped renewing',
       async () => (await holder().catch(() => undefined)) === 'op-b',
-      30_000,
+      { timeoutMs: 30_000 },
     );
-    await waitFor('every CounterNamespace to be Ready', async () => (await readyCount()) === names.length, 90_000);
+    await waitFor('every CounterNamespace to be Ready', async () => (await readyCount()) === names.length, {
+      timeoutMs: 90_000,
+    });
 
     const exited = new Promise<number | null>((resolve) => b.once('exit', (code) => resolve(code)));
     b.kill('SIGTERM');
     expect(await exited).toBe(0);
     // A graceful stop releases the Lease for the next operator at once.
-    await waitFor('op-b to release the Lease', async () => !(await holder()), 10_000);
+    await waitFor('op-b to release the Lease', async () => !(await holder()), { timeoutMs: 10_000 });
   });
 });

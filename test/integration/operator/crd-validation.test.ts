@@ -18,10 +18,10 @@ import { CRD_API_VERSION, CRD_GROUP, CRD_KIND, CRD_NAME, CRD_PLURAL, CRD_VERSION
 import type { CounterNamespace, CounterNamespaceSpec } from '../../../api/types';
 import { ConfigError, defaultSpec, resolveCounterNamespace } from '../../../api/resolve';
 import { DEFAULTS } from '../../../api/spec-schema';
+import { waitFor } from '../../stack/wait';
 import { requireEnv } from '../../support/env';
 
 const FIELD_MANAGER = 'tally-test';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Rejection {
   code: number;
@@ -263,30 +263,23 @@ describe('the CounterNamespace CRD on a real API server', () => {
       { name: CRD_NAME, body: counterNamespaceCrd(), fieldManager: FIELD_MANAGER, force: true },
       setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
     );
-    const deadline = Date.now() + 30_000;
-    for (;;) {
+    await waitFor(`${CRD_NAME} to be Established`, async () => {
       const crd = await extensions.readCustomResourceDefinition({ name: CRD_NAME });
-      if (crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
-      if (Date.now() > deadline) throw new Error(`${CRD_NAME} is not Established after 30 s`);
-      await sleep(100);
-    }
+      return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
+    });
     await core.createNamespace({ body: { metadata: { name: namespace, labels: { 'tally.dev/test': 'crd' } } } });
     // Established says the names are accepted; the resource (and, after an update of the CRD, its new schema) is
     // served a moment later: wait until defaults and CEL rules both show in dry runs.
     const dryRun = (body: unknown) => custom.createNamespacedCustomObject({ ...where, body, dryRun: 'All' });
-    let seen = '';
-    const servesThisSchema = async () => {
+    await waitFor(`${CRD_NAME} to serve this schema`, async () => {
       const defaulted = (await dryRun(manifest('probe', {}))) as CounterNamespace;
       const refused = await rejection(dryRun(manifest('probe.dotted', {})));
-      seen = `spec ${JSON.stringify(defaulted.spec)}, a dotted name refused with ${refused.code}`;
       // (Through JSON: resolve.ts copies with structuredClone, whose objects come from outside jest's realm.)
       const expected: unknown = JSON.parse(JSON.stringify(defaultSpec({}).spec));
-      return refused.code === 422 && isDeepStrictEqual(defaulted.spec, expected);
-    };
-    while (!(await servesThisSchema().catch((err: Error) => ((seen = err.message.split('\n')[0]!), false)))) {
-      if (Date.now() > deadline) throw new Error(`${CRD_NAME}: its schema is not served after 30 s (saw ${seen})`);
-      await sleep(100);
-    }
+      if (refused.code === 422 && isDeepStrictEqual(defaulted.spec, expected)) return true;
+      // Thrown, so a timeout says what was served last.
+      throw new Error(`spec ${JSON.stringify(defaulted.spec)}, a dotted name refused with ${refused.code}`);
+    });
   });
 
   afterAll(async () => {

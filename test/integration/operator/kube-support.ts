@@ -36,15 +36,6 @@ export async function statusOf(call: Promise<unknown>): Promise<number> {
   }
 }
 
-/** Resolves when `check` holds (polled every `everyMs`); fails naming `what` after `timeoutMs`. */
-export async function eventually(check: () => boolean, what: string, timeoutMs = 30_000, everyMs = 20): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`${what}: still not the case after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
 /** Things that happened, in order, with a way to wait for the first one (from an index on) that matches. */
 export class Recorder<T> {
   readonly items: T[] = [];

@@ -2,7 +2,8 @@ import { CoordinationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/clien
 import { randomUUID } from 'node:crypto';
 import { LeaderElector } from '../../../lib/kube/leader-election';
 import type { TcpProxy } from '../../support/tcp-proxy';
-import { eventually, proxiedKubeConfig, Recorder, stackKubeConfig, statusOf } from './kube-support';
+import { waitFor } from '../../stack/wait';
+import { proxiedKubeConfig, Recorder, stackKubeConfig, statusOf } from './kube-support';
 
 // Short timings so takeovers happen in seconds; the ratios are those of the defaults (15 s / 10 s / 2 s).
 const timings = { leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 300, requestTimeoutMs: 1000 };
@@ -81,7 +82,10 @@ describe('LeaderElector against the real API server', () => {
     const [leader, standby] = first.who === 'a' ? [a, b] : [b, a];
     expect(await holderOf('handover')).toBe(leader.identity);
     // Several renewals later: still the same single leader, the standby sees it, the Lease never changed hands.
-    await eventually(() => standby.leader === leader.identity, 'the standby sees the leader', 5000);
+    await waitFor('the standby sees the leader', () => standby.leader === leader.identity, {
+      timeoutMs: 5000,
+      intervalMs: 20,
+    });
     await new Promise((r) => setTimeout(r, 5 * timings.retryPeriodMs));
     expect(leader.isLeader).toBe(true);
     expect(standby.isLeader).toBe(false);
@@ -104,7 +108,7 @@ describe('LeaderElector against the real API server', () => {
     await started('a');
     const b = elector('b', 'crash');
     b.start();
-    await eventually(() => b.leader === 'a', 'b sees a as leader', 5000);
+    await waitFor('b sees a as leader', () => b.leader === 'a', { timeoutMs: 5000, intervalMs: 20 });
 
     const crashAt = performance.now();
     await a.stop({ release: false }); // stops renewing, leaves the Lease as it is
@@ -126,7 +130,7 @@ describe('LeaderElector against the real API server', () => {
     await started('a');
     const b = elector('b', 'partition');
     b.start();
-    await eventually(() => b.leader === 'a', 'b sees a as leader', 5000);
+    await waitFor('b sees a as leader', () => b.leader === 'a', { timeoutMs: 5000, intervalMs: 20 });
 
     const cutAt = performance.now();
     through.proxy.cut(); // a keeps running but can no longer renew
@@ -142,7 +146,7 @@ describe('LeaderElector against the real API server', () => {
 
     // The network comes back: a finds b's live lease and stays a follower.
     through.proxy.restore();
-    await eventually(() => a.leader === 'b', 'a sees b as leader', 5000);
+    await waitFor('a sees b as leader', () => a.leader === 'b', { timeoutMs: 5000, intervalMs: 20 });
     expect(a.isLeader).toBe(false);
     expect(b.isLeader).toBe(true);
     expect(await holderOf('partition')).toBe('b');

@@ -7,7 +7,8 @@ import { startOperator, type Operator } from '../../../operator/operator';
 import { ConfigMapNamespaceSource } from '../../../runtime/namespace/configmap-source';
 import { startRuntime, type Runtime } from '../../../runtime/server';
 import { cassandraSettingsFromEnv } from '../../../store/client';
-import { createNamespace, customObjects, deleteNamespace, installCrd, kubeConfig, waitFor } from '../../support/kube';
+import { createNamespace, customObjects, deleteNamespace, installCrd, kubeConfig } from '../../support/kube';
+import { waitFor } from '../../stack/wait';
 import { call, dropKeyspaces, stackEnv, uniqueSuffix } from '../../support/runtime-harness';
 
 const GROUP = { group: 'tally.dev', version: 'v1alpha1', plural: 'counternamespaces' };
@@ -70,14 +71,14 @@ describe('the operator', () => {
 
   it('brings an applied CounterNamespace to Ready, then stops reconciling it', async () => {
     const op = await start('op-a');
-    await waitFor('op-a to lead', async () => op.isLeader, 10_000);
+    await waitFor('op-a to lead', async () => op.isLeader, { timeoutMs: 10_000 });
     const started = Date.now();
     await apply(`ev-${run}`, {
       counterType: 'Eventual',
       rollup: { coalesceMs: 100 },
       eventStorage: { acceptLimitSeconds: 1 },
     });
-    await waitFor('Ready', () => ready(`ev-${run}`), 30_000);
+    await waitFor('Ready', () => ready(`ev-${run}`), { timeoutMs: 30_000 });
     const took = Date.now() - started;
     expect(took).toBeLessThan(30_000);
     // Settled: once the events of its own writes are through, nothing wakes it again.
@@ -90,7 +91,7 @@ describe('the operator', () => {
         count = op.reconciles;
         return quiet;
       },
-      20_000,
+      { timeoutMs: 20_000 },
     );
     await new Promise((r) => setTimeout(r, 3000));
     expect(op.reconciles).toBe(count);
@@ -106,7 +107,7 @@ describe('the operator', () => {
     const after = await waitFor(
       'the ConfigMap to come back',
       async () => core.readNamespacedConfigMap({ namespace: ns, name }).catch(() => undefined),
-      15_000,
+      { timeoutMs: 15_000 },
     );
     expect(after.metadata?.uid).not.toBe(before.metadata?.uid);
   });
@@ -126,7 +127,7 @@ describe('the operator', () => {
     await waitFor(
       'the runtime to serve the namespace',
       async () => (await served()).some((n) => n.name === `ev-${run}` && n.ready),
-      15_000,
+      { timeoutMs: 15_000 },
     );
     expect(
       (await call(url, 'AddAndGetCount', { namespace: `ev-${run}`, counter_name: 'x', delta: 7 })).body.count,
@@ -136,14 +137,14 @@ describe('the operator', () => {
     await waitFor(
       'the second namespace to be served',
       async () => (await served()).some((n) => n.name === `ac-${run}` && n.ready),
-      30_000,
+      { timeoutMs: 30_000 },
     );
 
     await customObjects(kc).deleteNamespacedCustomObject({ ...GROUP, namespace: ns, name: `ac-${run}` });
     await waitFor(
       'the deleted namespace to leave the runtime',
       async () => !(await served()).some((n) => n.name === `ac-${run}`),
-      30_000,
+      { timeoutMs: 30_000 },
     );
     expect((await call(url, 'GetCount', { namespace: `ac-${run}`, counter_name: 'x' })).status).toBe(404);
   });
@@ -159,8 +160,10 @@ describe('the operator', () => {
     expect(a!.isLeader).toBe(true);
     await a!.stop();
     operators.splice(operators.indexOf(a!), 1);
-    await waitFor('op-b to take over', async () => b.isLeader, 10_000);
+    await waitFor('op-b to take over', async () => b.isLeader, { timeoutMs: 10_000 });
     await apply(`after-${run}`, {});
-    await waitFor('the new leader to reconcile a new CounterNamespace', () => ready(`after-${run}`), 30_000);
+    await waitFor('the new leader to reconcile a new CounterNamespace', () => ready(`after-${run}`), {
+      timeoutMs: 30_000,
+    });
   });
 });

@@ -19,7 +19,8 @@ import { cassandraSettingsFromEnv, createCassandraClient } from '../../../store/
 import { dropKeyspace } from '../../../store/ensure';
 import { readOwnership, readReplication, readTable } from '../../../store/system-schema';
 import { repoRoot } from '../../stack/paths';
-import { createNamespace, customObjects, deleteNamespace, installCrd, kubeConfig, waitFor } from '../../support/kube';
+import { createNamespace, customObjects, deleteNamespace, installCrd, kubeConfig } from '../../support/kube';
+import { waitFor } from '../../stack/wait';
 import { stackEnv, uniqueSuffix } from '../../support/runtime-harness';
 import { TcpProxy } from '../../support/tcp-proxy';
 
@@ -318,7 +319,7 @@ describe('reconciling a CounterNamespace', () => {
 
     await customObjects(kc).deleteNamespacedCustomObject({ ...GROUP, namespace: ns, name });
     expect(await reconcile(name)).toEqual({ kind: 'done' });
-    await waitFor('the Retain object to be gone', async () => (await get(name)) === undefined);
+    await waitFor('the Retain object to be gone', async () => (await get(name)) === undefined, { timeoutMs: 60_000 });
     expect((await ownership())?.owner).toBe(first.metadata.uid);
 
     const second = await create(name, {});
@@ -387,7 +388,7 @@ describe('reconciling a CounterNamespace', () => {
 
     await customObjects(kc).deleteNamespacedCustomObject({ ...GROUP, namespace: ns, name });
     expect(await reconcile(name)).toEqual({ kind: 'done' });
-    await waitFor('the Delete object to be gone', async () => (await get(name)) === undefined);
+    await waitFor('the Delete object to be gone', async () => (await get(name)) === undefined, { timeoutMs: 60_000 });
     expect(await readReplication(cassandra, keyspace)).toBeDefined();
     const events = await kc
       .makeApiClient(CoreV1Api)
@@ -450,7 +451,7 @@ describe('reconciling a CounterNamespace', () => {
       await waitFor(
         'a reconcile to succeed after Cassandra is back',
         async () => (await reconcile(name, client)).kind === 'done',
-        30_000,
+        { timeoutMs: 30_000 },
       );
       expect(condition(await get(name), 'Ready')).toMatchObject({ status: 'True', reason: 'Ready' });
     } finally {
@@ -482,7 +483,7 @@ describe('reconciling a CounterNamespace', () => {
       await waitFor(
         'the deletion to finish once Cassandra is back',
         async () => (await reconcile(name, client)).kind === 'done' && (await get(name)) === undefined,
-        30_000,
+        { timeoutMs: 30_000 },
       );
       expect(await readReplication(cassandra, `tally_doomed_${run}`)).toBeUndefined();
     } finally {
@@ -495,12 +496,14 @@ describe('reconciling a CounterNamespace', () => {
     const retained = `flaky-${run}`; // deletionPolicy defaults to Retain
     await customObjects(kc).deleteNamespacedCustomObject({ ...GROUP, namespace: ns, name: retained });
     expect(await reconcile(retained)).toEqual({ kind: 'done' });
-    await waitFor('the Retain object to be gone', async () => (await get(retained)) === undefined);
+    await waitFor('the Retain object to be gone', async () => (await get(retained)) === undefined, {
+      timeoutMs: 60_000,
+    });
     expect(await readReplication(cassandra, `tally_flaky_${run}`)).toBeDefined();
 
     await customObjects(kc).deleteNamespacedCustomObject({ ...GROUP, namespace: ns, name: orders });
     expect(await reconcile(orders)).toEqual({ kind: 'done' });
-    await waitFor('the Delete object to be gone', async () => (await get(orders)) === undefined);
+    await waitFor('the Delete object to be gone', async () => (await get(orders)) === undefined, { timeoutMs: 60_000 });
     expect(await readReplication(cassandra, `tally_orders_${run}`)).toBeUndefined();
 
     const core = kc.makeApiClient(CoreV1Api);
@@ -518,7 +521,7 @@ describe('reconciling a CounterNamespace', () => {
         });
         return cms.items.length === 0 && cjs.items.length === 0;
       },
-      60_000,
+      { timeoutMs: 60_000 },
     );
   });
 });

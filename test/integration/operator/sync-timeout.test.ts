@@ -4,7 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CoordinationV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { repoRoot } from '../../stack/paths';
-import { createNamespace, deleteNamespace, installCrd, kubeConfig, kubeConfigAs, waitFor } from '../../support/kube';
+import { createNamespace, deleteNamespace, installCrd, kubeConfig, kubeConfigAs } from '../../support/kube';
+import { waitFor } from '../../stack/wait';
 import { stackEnv, uniqueSuffix } from '../../support/runtime-harness';
 
 /**
@@ -77,7 +78,7 @@ describe('an operator whose informers do not sync', () => {
       await waitFor(
         'the operator to take the Lease',
         async () => (await holder().catch(() => undefined)) === 'op-nosync',
-        30_000,
+        { timeoutMs: 30_000 },
       );
       const code = await Promise.race([
         exited,

@@ -1,5 +1,6 @@
 import type { Client } from 'cassandra-driver';
 import { resolveCounterNamespace } from '../../../api/resolve';
+import { messageOf } from '../../../lib/errors';
 import { cassandraSettingsFromEnv, createCassandraClient } from '../../../store/client';
 import { dropKeyspace, ensureSchema } from '../../../store/ensure';
 import { KeyspaceOwnedError, parseOwnerComment } from '../../../store/ownership';
@@ -77,7 +78,7 @@ describe('ensureSchema against Cassandra', () => {
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(KeyspaceOwnedError);
-    expect((err as Error).message).toContain(`keyspace ${c.cassandra.keyspace}`);
+    expect(messageOf(err)).toContain(`keyspace ${c.cassandra.keyspace}`);
     expect((err as KeyspaceOwnedError).ownership?.owner).toBe('uid-123');
     expect((await readTable(client, c.cassandra.keyspace, 'events'))?.defaultTimeToLive).toBe(86400);
   });
