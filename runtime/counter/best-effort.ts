@@ -5,8 +5,8 @@ import { DeltaOutOfRangeError, UnavailableError } from '../errors';
 import type { AddRequest, ClearRequest, CounterOps, CountReply } from './types';
 
 /**
- * BestEffort: memcached only. incr/decr with a TTL, no event log, no idempotency (a retried call counts twice, and a token's time is not checked):
- * the fastest type, for counts that may be approximate and may be lost with the cache.
+ * BestEffort: memcached only. incr/decr with a TTL, no event log, no idempotency (a retried call counts twice, and
+ * a token's time is not checked): the fastest type, for counts that may be approximate and may be lost with the cache.
  */
 export class BestEffortCounters implements CounterOps {
   constructor(

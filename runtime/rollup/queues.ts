@@ -138,9 +138,10 @@ export class RollupQueues {
       await this.rollup(counter);
     } catch (err) {
       this.events.onError?.(counter, err);
-      // An error that is not retryable (a count out of range) fails the same way until the counter's next write,
-      // which triggers a rollup anyway. Anything else (Cassandra down or slow) is tried again.
-      if (!(err instanceof CounterError && !err.retryable)) this.trigger(counter, this.now() + RETRY_AFTER_MS);
+      // Cassandra down or slow is tried again; an error that says it is not retryable (a count out of range) would
+      // fail the same way until the counter's next write, which triggers a rollup anyway.
+      const retryable = !(err instanceof CounterError) || err.retryable;
+      if (retryable) this.trigger(counter, this.now() + RETRY_AFTER_MS);
     } finally {
       this.lastRolled.delete(counter);
       this.lastRolled.set(counter, this.now());
