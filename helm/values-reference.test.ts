@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import * as yaml from 'js-yaml';
 
-// README.md's "Chart configuration reference" table must describe exactly the chart's values: one row per leaf key
+// docs/helm.md's "Chart configuration reference" table must describe exactly the chart's values: one row per leaf key
 // of helm/tally/values.schema.json, with the schema's type and values.yaml's default.
 
 const repo = path.resolve(__dirname, '..');
@@ -75,28 +75,28 @@ function cells(line: string): string[] {
 
 function inlineCode(cell: string, what: string, line: number): string {
   const match = /^`([^`]*)`$/.exec(cell);
-  if (!match) throw new Error(`README.md line ${line}: the ${what} cell must be one inline code span, got: ${cell}`);
+  if (!match) throw new Error(`docs/helm.md line ${line}: the ${what} cell must be one inline code span, got: ${cell}`);
   return match[1]!;
 }
 
-function readmeRows(readme: string): Row[] {
+function referenceRows(readme: string): Row[] {
   const lines = readme.split('\n');
   const start = lines.findIndex((l) => l.trim() === START);
   const end = lines.findIndex((l) => l.trim() === END);
-  if (start < 0 || end < 0 || end < start) throw new Error(`README.md needs ${START} ... ${END} around the table`);
+  if (start < 0 || end < 0 || end < start) throw new Error(`docs/helm.md needs ${START} ... ${END} around the table`);
   const table = lines
     .map((text, i) => ({ text, line: i + 1 }))
     .slice(start + 1, end)
     .filter((l) => l.text.trim().startsWith('|'));
   const [header, separator, ...body] = table;
-  if (!header || !separator) throw new Error('README.md: no table between the values-reference markers');
+  if (!header || !separator) throw new Error('docs/helm.md: no table between the values-reference markers');
   const columns = cells(header.text).map((c) => c.toLowerCase());
   if (columns.join() !== 'key,type,default,description') {
-    throw new Error(`README.md line ${header.line}: the columns must be key, type, default, description`);
+    throw new Error(`docs/helm.md line ${header.line}: the columns must be key, type, default, description`);
   }
   return body.map(({ text, line }) => {
     const row = cells(text);
-    if (row.length !== 4) throw new Error(`README.md line ${line}: expected 4 cells, got ${row.length}`);
+    if (row.length !== 4) throw new Error(`docs/helm.md line ${line}: expected 4 cells, got ${row.length}`);
     const [key, type, defaultCell, description] = row as [string, string, string, string];
     return {
       line,
@@ -117,10 +117,10 @@ function valueAt(values: unknown, key: string): unknown {
   return current;
 }
 
-describe('README chart configuration reference', () => {
+describe('the chart configuration reference in docs/helm.md', () => {
   const schema = JSON.parse(fs.readFileSync(path.join(chart, 'values.schema.json'), 'utf8')) as Schema;
   const values = yaml.load(fs.readFileSync(path.join(chart, 'values.yaml'), 'utf8'));
-  const rows = readmeRows(fs.readFileSync(path.join(repo, 'README.md'), 'utf8'));
+  const rows = referenceRows(fs.readFileSync(path.join(repo, 'docs/helm.md'), 'utf8'));
   const leaves = schemaLeaves(schema);
 
   it('has one row per leaf key of values.schema.json', () => {
@@ -136,7 +136,7 @@ describe('README chart configuration reference', () => {
     const types = new Map(leaves.map((l) => [l.key, l.type]));
     const wrong = rows
       .filter((r) => types.has(r.key) && types.get(r.key) !== r.type)
-      .map((r) => `${r.key} (line ${r.line}): README says ${r.type}, the schema ${types.get(r.key)}`);
+      .map((r) => `${r.key} (line ${r.line}): docs/helm.md says ${r.type}, the schema ${types.get(r.key)}`);
     expect(wrong).toEqual([]);
   });
 
@@ -147,7 +147,7 @@ describe('README chart configuration reference', () => {
       const expected = actual === undefined ? NO_DEFAULT : JSON.stringify(actual);
       if (r.defaultCell === NO_DEFAULT || actual === undefined) {
         if (r.defaultCell !== expected)
-          wrong.push(`${r.key} (line ${r.line}): README says ${r.defaultCell}, values.yaml ${expected}`);
+          wrong.push(`${r.key} (line ${r.line}): docs/helm.md says ${r.defaultCell}, values.yaml ${expected}`);
         continue;
       }
       let documented: unknown;
@@ -158,7 +158,7 @@ describe('README chart configuration reference', () => {
         continue;
       }
       if (!isDeepStrictEqual(documented, actual)) {
-        wrong.push(`${r.key} (line ${r.line}): README says ${r.defaultCell}, values.yaml ${expected}`);
+        wrong.push(`${r.key} (line ${r.line}): docs/helm.md says ${r.defaultCell}, values.yaml ${expected}`);
       }
     }
     expect(wrong).toEqual([]);
