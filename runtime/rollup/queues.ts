@@ -60,7 +60,7 @@ export class RollupQueues {
     return this.pending.size;
   }
 
-  queueOf(counter: string): number {
+  private queueOf(counter: string): number {
     return fnv1a(counter) % this.opts.queues;
   }
 
