@@ -13,7 +13,6 @@ export type CounterNamespaceSpec = FromSchema<typeof counterNamespaceSpecSchema>
 export type CounterNamespaceStatus = FromSchema<typeof counterNamespaceStatusSchema>;
 /** A status condition (metav1.Condition). */
 export type Condition = FromSchema<typeof conditionSchema>;
-export type ConditionStatus = Condition['status'];
 
 export interface CounterNamespace {
   apiVersion: `${typeof CRD_GROUP}/${typeof CRD_VERSION}`;

@@ -1,6 +1,7 @@
 import type { Logger } from '../../lib/log';
 import { ConditionType, findCondition } from '../../api/conditions';
 import type { CounterNamespace, CounterNamespaceStatus } from '../../api/types';
+import { splitKey } from '../../lib/kube/informer';
 import { errorMessage } from '../../lib/kube/request';
 import type { OperatorConfig } from '../config';
 import type { KubeApi } from '../kube-api';
@@ -43,8 +44,8 @@ export class Reconciler {
   constructor(private readonly deps: ReconcilerDeps) {}
 
   async reconcile(key: string): Promise<ReconcileResult> {
-    const [namespace, name] = key.split('/') as [string, string];
-    const cns = await this.deps.get(namespace, name);
+    const { namespace, name } = splitKey(key);
+    const cns = await this.deps.get(namespace ?? '', name);
     if (!cns) return Done; // Deleted: the garbage collector takes the owned objects.
     const log = this.deps.log.child({ counterNamespace: key, generation: cns.metadata.generation });
     const ctx: ReconcileContext = {

@@ -1,19 +1,11 @@
-import {
-  ApiException,
-  ApiextensionsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  PatchStrategy,
-  setHeaderOptions,
-} from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { isDeepStrictEqual, promisify } from 'node:util';
-import { counterNamespaceCrd } from '../../../api/crd';
+import { installCounterNamespaceCrd } from '../../../operator/crd-install';
 import { CRD_API_VERSION, CRD_GROUP, CRD_KIND, CRD_NAME, CRD_PLURAL, CRD_VERSION } from '../../../api/names';
 import type { CounterNamespace, CounterNamespaceSpec } from '../../../api/types';
 import { ConfigError, defaultSpec, resolveCounterNamespace } from '../../../api/resolve';
@@ -255,18 +247,8 @@ describe('the CounterNamespace CRD on a real API server', () => {
   };
 
   beforeAll(async () => {
-    const extensions = kc.makeApiClient(ApiextensionsV1Api);
-    // Through the apiextensions API, whose patch body is sent as is: KubernetesObjectApi.patch would pass the CRD
-    // through client-node's V1CustomResourceDefinition model, which silently drops enum, default and
-    // x-kubernetes-* (it spells them _enum, _default, xKubernetesValidations, ...).
-    await extensions.patchCustomResourceDefinition(
-      { name: CRD_NAME, body: counterNamespaceCrd(), fieldManager: FIELD_MANAGER, force: true },
-      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
-    );
-    await waitFor(`${CRD_NAME} to be Established`, async () => {
-      const crd = await extensions.readCustomResourceDefinition({ name: CRD_NAME });
-      return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
-    });
+    // The operator's own installer: server-side apply with the body as is, then wait until Established.
+    await installCounterNamespaceCrd(kc, FIELD_MANAGER);
     await core.createNamespace({ body: { metadata: { name: namespace, labels: { 'tally.dev/test': 'crd' } } } });
     // Established says the names are accepted; the resource (and, after an update of the CRD, its new schema) is
     // served a moment later: wait until defaults and CEL rules both show in dry runs.
