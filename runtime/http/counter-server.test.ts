@@ -165,7 +165,7 @@ describe('the counter API handlers', () => {
     expect(down.headers.get('retry-after')).toBe('1');
     s.ops.addAndGet.mockRejectedValueOnce(new DeltaOutOfRangeError(1));
     expect(await post('AddAndGetCount', { namespace: 'orders', counter_name: 'c', delta: 1 })).toMatchObject({
-      status: 400,
+      status: 409,
       body: { error: { code: 'COUNT_OUT_OF_RANGE', field: 'delta' } },
     });
     s.ops.get.mockRejectedValueOnce(new CountOutOfRangeError('c', 2n ** 54n));
@@ -175,7 +175,7 @@ describe('the counter API handlers', () => {
     });
     expect((await requests()).map((r) => [r.op, r.namespace, r.status])).toEqual([
       ['AddCount', 'orders', '503'],
-      ['AddAndGetCount', 'orders', '400'],
+      ['AddAndGetCount', 'orders', '409'],
       ['GetCount', 'orders', '409'],
     ]);
   });

@@ -51,13 +51,14 @@ export class RequestError extends Error {
 }
 
 /**
- * The domain errors (runtime/errors.ts) and their answers. COUNT_OUT_OF_RANGE is the one code with two statuses:
- * a BestEffort delta is refused (400, nothing changed), a durable counter's stored count is out of range (409).
+ * The domain errors (runtime/errors.ts) and their answers, one status per code. COUNT_OUT_OF_RANGE is a 409 for both
+ * counter kinds: the request is well formed, the counter's value refuses it (a BestEffort add that would leave the
+ * range is refused and changes nothing; a durable counter's stored count is out of range).
  */
 const DOMAIN_ERRORS: readonly (readonly [abstract new (...args: never[]) => Error, Answer])[] = [
   [NamespaceNotFoundError, { status: 404, code: 'NAMESPACE_NOT_FOUND', field: 'namespace' }],
   [EventTimeRefusedError, { status: 400, code: 'INVALID_ARGUMENT', field: 'idempotency_token.generation_time' }],
-  [DeltaOutOfRangeError, { status: 400, code: 'COUNT_OUT_OF_RANGE', field: 'delta' }],
+  [DeltaOutOfRangeError, { status: 409, code: 'COUNT_OUT_OF_RANGE', field: 'delta' }],
   [CountOutOfRangeError, { status: 409, code: 'COUNT_OUT_OF_RANGE', field: 'counter_name' }],
   [UnavailableError, { status: 503, code: 'UNAVAILABLE' }],
 ];

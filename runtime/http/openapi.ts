@@ -131,7 +131,8 @@ const commonErrors = {
   '400': errorResponse('Malformed JSON, a missing or wrongly typed field, or a value out of bounds.'),
   '404': errorResponse('The namespace is not served here.'),
   '409': errorResponse(
-    'COUNT_OUT_OF_RANGE: the counter (Eventual or Accurate) counts beyond ±(2^53 - 1); ClearCount brings it back.',
+    'COUNT_OUT_OF_RANGE: a BestEffort add would take the count beyond ±(2^53 - 1) (refused, nothing changed), or ' +
+      'an Eventual or Accurate counter counts beyond it; ClearCount brings it back.',
   ),
   '413': errorResponse('The body is larger than the limit.'),
   '503': errorResponse('A store the call needs is unavailable; retry after the Retry-After header (seconds).'),

@@ -265,7 +265,7 @@ describe('counter HTTP API', () => {
     const overflow = await call(rt.url, 'AddAndGetCount', { ...c, delta: Number.MAX_SAFE_INTEGER });
     expect(overflow.status).toBe(200);
     const beyond = await call(rt.url, 'AddAndGetCount', { ...c, delta: 1 });
-    expect(beyond.status).toBe(400);
+    expect(beyond.status).toBe(409);
     expect((beyond.body.error as { code: string }).code).toBe('COUNT_OUT_OF_RANGE');
     expect((await call(rt.url, 'GetCount', c)).body.count).toBe(Number.MAX_SAFE_INTEGER);
   });
