@@ -11,19 +11,17 @@ import { ensureFinalizer, handleDeletion } from './deletion';
 import { applyConfigMap, applyCronJob, markReady } from './owned-objects';
 import { ensureKeyspaceAndTables, resolveSpec } from './schema';
 import { initConditions, notReady, writeStatus } from './status';
-import { Done, type ReconcileResult, type StepResult } from './step';
-
-type Step = (ctx: ReconcileContext) => Promise<StepResult>;
+import { Done, type ReconcileResult, type Step } from './step';
 
 /** The checklist, in order. Each step either lets the next one run or ends this reconcile with its result. */
-const STEPS: [string, Step][] = [
-  ['deletion', handleDeletion],
-  ['finalizer', ensureFinalizer],
-  ['spec', resolveSpec],
-  ['keyspace and tables', ensureKeyspaceAndTables],
-  ['cache config', applyConfigMap],
-  ['rollup schedule', applyCronJob],
-  ['ready', markReady],
+const STEPS: Step[] = [
+  { name: 'deletion', run: handleDeletion },
+  { name: 'finalizer', run: ensureFinalizer },
+  { name: 'spec', run: resolveSpec },
+  { name: 'keyspace and tables', run: ensureKeyspaceAndTables, reports: ConditionType.KeyspaceReady },
+  { name: 'cache config', run: applyConfigMap, reports: ConditionType.CacheConfigured },
+  { name: 'rollup schedule', run: applyCronJob, reports: ConditionType.RollupScheduled },
+  { name: 'ready', run: markReady },
 ];
 
 export interface ReconcilerDeps {
@@ -77,13 +75,13 @@ export class Reconciler {
 }
 
 /** Runs the checklist until a step ends the reconcile; undefined when every step said continue. */
-async function runSteps(ctx: ReconcileContext): Promise<{ step: string; result: ReconcileResult } | undefined> {
-  for (const [step, run] of STEPS) {
-    const result = await run(ctx);
+async function runSteps(ctx: ReconcileContext): Promise<{ step: Step; result: ReconcileResult } | undefined> {
+  for (const step of STEPS) {
+    const result = await step.run(ctx);
     if (result.kind === 'continue') continue;
     if (result.kind !== 'done') {
       const why = result.kind === 'error' ? result.error.message : result.why;
-      ctx.log.info({ step, result: result.kind, why }, 'reconcile stopped');
+      ctx.log.info({ step: step.name, result: result.kind, why }, 'reconcile stopped');
     }
     return { step, result };
   }

@@ -2,6 +2,8 @@ import { ConditionType, EventReason, Reason } from '../../api/conditions';
 import { ConfigError, resolveCounterNamespace, type CounterNamespaceManifest } from '../../api/resolve';
 import { messageOf, whileDoing } from '../../lib/errors';
 import { errorMessage } from '../../lib/kube/request';
+import type { NamespaceConfig } from '../../api/namespace-config';
+import type { SchemaChanges } from '../../store/ensure';
 import { KeyspaceOwnedError, claimOf, type CounterNamespaceRef, type Ownership } from '../../store/ownership';
 import { condition, conditionChanges, type ReconcileContext } from './context';
 import { Continue, Done, failed, requeueAfter, type StepResult } from './step';
@@ -42,37 +44,10 @@ async function cassandraDown(ctx: ReconcileContext, doing: string, err: unknown)
  */
 export async function ensureKeyspaceAndTables(ctx: ReconcileContext): Promise<StepResult> {
   const config = ctx.config!;
-  const uid = ctx.cns.metadata.uid!;
   const keyspace = config.cassandra.keyspace;
   try {
-    const claim = claimOf(await ctx.schema.readOwnership(config), uid, config.cassandra.rollupsTable);
-    const self: CounterNamespaceRef = { namespace: ctx.cns.metadata.namespace!, name: ctx.cns.metadata.name! };
-    const ownerName = `CounterNamespace ${self.namespace}/${self.name}`;
-    if (claim.kind === 'adoptable') {
-      // Tables a runtime provisioned for itself (`serve --provision`): adopted, so moving to the operator is seamless.
-      await ctx.schema.setOwnership(config, {
-        owner: uid,
-        name: ownerName,
-        counterNamespace: self,
-        keyspaceCreated: claim.ownership.keyspaceCreated,
-      });
-      ctx.log.info({ keyspace }, 'adopted a keyspace provisioned by tally serve');
-    } else if (claim.kind === 'taken') {
-      const gone = await ownerGone(ctx, claim.ownership);
-      if (gone.kind !== 'gone') return await conflict(ctx, keyspace, claim.why + (gone.note ? ` (${gone.note})` : ''));
-      // Its CounterNamespace was deleted with Retain (or the object was re-created: GitOps re-sync, restore). Whoever
-      // claims the keyspace now takes it over, but not the right to drop it: a keyspace another object created is
-      // kept on deletion even with deletionPolicy Delete.
-      await ctx.schema.setOwnership(config, {
-        owner: uid,
-        name: ownerName,
-        counterNamespace: self,
-        keyspaceCreated: false,
-      });
-      const { from } = gone;
-      ctx.log.info({ keyspace, from }, 'adopted a keyspace whose owner no longer exists');
-      await ctx.event('Normal', EventReason.KeyspaceAdopted, `adopted keyspace ${keyspace} from ${from}`);
-    }
+    const blocked = await claimKeyspace(ctx, config);
+    if (blocked) return blocked;
     if (!(await ctx.schema.schemaAgreement())) {
       condition(
         ctx,
@@ -83,76 +58,124 @@ export async function ensureKeyspaceAndTables(ctx: ReconcileContext): Promise<St
       );
       return requeueAfter(AGREEMENT_RECHECK_MS, 'schema disagreement');
     }
-    let changes;
+    let changes: SchemaChanges;
     try {
       // Refuses (before any ALTER) a keyspace with tables that are not Tally's, and the loser of two
       // CounterNamespaces racing for one new keyspace: whichever created the rollups table owns it.
-      changes = await ctx.schema.ensureSchema(config, { owner: uid, ownerName, counterNamespace: self });
+      changes = await ctx.schema.ensureSchema(config, { owner: ctx.cns.metadata.uid!, ...ownerOf(ctx) });
     } catch (err) {
       if (err instanceof KeyspaceOwnedError) return await conflict(ctx, keyspace, err.why);
       throw err;
     }
-
-    const replication = JSON.stringify(config.cassandra.replication);
-    if (changes.keyspaceCreated)
-      await ctx.event('Normal', EventReason.KeyspaceCreated, `created keyspace ${keyspace} with ${replication}`);
-    if (changes.replicationAltered) {
-      // New replicas hold none of the existing data until a repair streams it to them; until then LOCAL_QUORUM
-      // reads can miss events and checkpoints.
-      const added = changes.replicasAdded;
-      await ctx.event(
-        added.length > 0 ? 'Warning' : 'Normal',
-        EventReason.ReplicationUpdated,
-        `keyspace ${keyspace} replication is now ${replication}` +
-          (added.length > 0
-            ? `; replicas were added (${added.join(', ')}): run a full repair of ${keyspace} (nodetool repair -full ${keyspace}) before relying on them`
-            : ''),
-      );
-    }
-    if (changes.tablesCreated.length > 0) {
-      await ctx.event(
-        'Normal',
-        EventReason.TablesCreated,
-        `created ${changes.tablesCreated.map((t) => `${keyspace}.${t}`).join(', ')}`,
-      );
-    }
-    if (changes.tablesAltered.length > 0) {
-      await ctx.event(
-        'Normal',
-        EventReason.RetentionUpdated,
-        `${keyspace}.${config.cassandra.eventsTable} now keeps events ${config.eventStorage.retentionSeconds} s`,
-      );
-    }
-    // The reason names the last change; with nothing changed it stays, so a settled object's status stays put.
-    const ksReason = changes.keyspaceCreated
-      ? Reason.KeyspaceCreated
-      : changes.replicationAltered
-        ? Reason.ReplicationUpdated
-        : undefined;
-    settle(
-      ctx,
-      ConditionType.KeyspaceReady,
-      ksReason,
-      Reason.KeyspaceExists,
-      `keyspace ${keyspace}, replication ${replication}`,
-    );
-    const tReason =
-      changes.tablesCreated.length > 0
-        ? Reason.TablesCreated
-        : changes.tablesAltered.length > 0
-          ? Reason.RetentionUpdated
-          : undefined;
-    settle(
-      ctx,
-      ConditionType.TablesReady,
-      tReason,
-      Reason.TablesExist,
-      `${config.cassandra.eventsTable} (TWCS, TTL ${config.eventStorage.retentionSeconds} s) and ${config.cassandra.rollupsTable}`,
-    );
+    await announceChanges(ctx, config, changes);
+    settleConditions(ctx, config, changes);
     return Continue;
   } catch (err) {
     return cassandraDown(ctx, `provisioning keyspace ${keyspace}`, err);
   }
+}
+
+/** How this CounterNamespace is recorded as a keyspace's owner, besides its uid. */
+function ownerOf(ctx: ReconcileContext): { ownerName: string; counterNamespace: CounterNamespaceRef } {
+  const counterNamespace = { namespace: ctx.cns.metadata.namespace!, name: ctx.cns.metadata.name! };
+  return { ownerName: `CounterNamespace ${counterNamespace.namespace}/${counterNamespace.name}`, counterNamespace };
+}
+
+/**
+ * Makes the keyspace this CounterNamespace's to provision, or says why not: a conflict (the step's result) when
+ * another owner that still exists has it. Adopts what `serve --provision` made, and takes over the keyspace of an
+ * owner that no longer exists. Undefined when provisioning may go on.
+ */
+async function claimKeyspace(ctx: ReconcileContext, config: NamespaceConfig): Promise<StepResult | undefined> {
+  const uid = ctx.cns.metadata.uid!;
+  const keyspace = config.cassandra.keyspace;
+  const claim = claimOf(await ctx.schema.readOwnership(config), uid, config.cassandra.rollupsTable);
+  const { ownerName, counterNamespace } = ownerOf(ctx);
+  if (claim.kind === 'adoptable') {
+    // Tables a runtime provisioned for itself (`serve --provision`): adopted, so moving to the operator is seamless.
+    await ctx.schema.setOwnership(config, {
+      owner: uid,
+      name: ownerName,
+      counterNamespace,
+      keyspaceCreated: claim.ownership.keyspaceCreated,
+    });
+    ctx.log.info({ keyspace }, 'adopted a keyspace provisioned by tally serve');
+  } else if (claim.kind === 'taken') {
+    const gone = await ownerGone(ctx, claim.ownership);
+    if (gone.kind !== 'gone') return conflict(ctx, keyspace, claim.why + (gone.note ? ` (${gone.note})` : ''));
+    // Its CounterNamespace was deleted with Retain (or the object was re-created: GitOps re-sync, restore). Whoever
+    // claims the keyspace now takes it over, but not the right to drop it: a keyspace another object created is
+    // kept on deletion even with deletionPolicy Delete.
+    await ctx.schema.setOwnership(config, { owner: uid, name: ownerName, counterNamespace, keyspaceCreated: false });
+    ctx.log.info({ keyspace, from: gone.from }, 'adopted a keyspace whose owner no longer exists');
+    await ctx.event('Normal', EventReason.KeyspaceAdopted, `adopted keyspace ${keyspace} from ${gone.from}`);
+  }
+  return undefined;
+}
+
+/** One Event per change made: created, replication altered (a Warning when replicas need a repair), retention. */
+async function announceChanges(ctx: ReconcileContext, config: NamespaceConfig, changes: SchemaChanges): Promise<void> {
+  const keyspace = config.cassandra.keyspace;
+  const replication = JSON.stringify(config.cassandra.replication);
+  if (changes.keyspaceCreated)
+    await ctx.event('Normal', EventReason.KeyspaceCreated, `created keyspace ${keyspace} with ${replication}`);
+  if (changes.replicationAltered) {
+    // New replicas hold none of the existing data until a repair streams it to them; until then LOCAL_QUORUM
+    // reads can miss events and checkpoints.
+    const added = changes.replicasAdded;
+    await ctx.event(
+      added.length > 0 ? 'Warning' : 'Normal',
+      EventReason.ReplicationUpdated,
+      `keyspace ${keyspace} replication is now ${replication}` +
+        (added.length > 0
+          ? `; replicas were added (${added.join(', ')}): run a full repair of ${keyspace} (nodetool repair -full ${keyspace}) before relying on them`
+          : ''),
+    );
+  }
+  if (changes.tablesCreated.length > 0) {
+    await ctx.event(
+      'Normal',
+      EventReason.TablesCreated,
+      `created ${changes.tablesCreated.map((t) => `${keyspace}.${t}`).join(', ')}`,
+    );
+  }
+  if (changes.tablesAltered.length > 0) {
+    await ctx.event(
+      'Normal',
+      EventReason.RetentionUpdated,
+      `${keyspace}.${config.cassandra.eventsTable} now keeps events ${config.eventStorage.retentionSeconds} s`,
+    );
+  }
+}
+
+/** KeyspaceReady and TablesReady True; the reason names the last change, and with nothing changed it stays put. */
+function settleConditions(ctx: ReconcileContext, config: NamespaceConfig, changes: SchemaChanges): void {
+  const { keyspace, eventsTable, rollupsTable, replication } = config.cassandra;
+  const ksReason = changes.keyspaceCreated
+    ? Reason.KeyspaceCreated
+    : changes.replicationAltered
+      ? Reason.ReplicationUpdated
+      : undefined;
+  settle(
+    ctx,
+    ConditionType.KeyspaceReady,
+    ksReason,
+    Reason.KeyspaceExists,
+    `keyspace ${keyspace}, replication ${JSON.stringify(replication)}`,
+  );
+  const tReason =
+    changes.tablesCreated.length > 0
+      ? Reason.TablesCreated
+      : changes.tablesAltered.length > 0
+        ? Reason.RetentionUpdated
+        : undefined;
+  settle(
+    ctx,
+    ConditionType.TablesReady,
+    tReason,
+    Reason.TablesExist,
+    `${eventsTable} (TWCS, TTL ${config.eventStorage.retentionSeconds} s) and ${rollupsTable}`,
+  );
 }
 
 /** Sets a True condition: with the reason of what changed now, else the reason it already has, else `steady`. */

@@ -2,16 +2,9 @@ import { ConditionType, Reason, findCondition, type Condition } from '../../api/
 import type { CounterNamespaceStatus } from '../../api/types';
 import { httpStatus, whileCalling } from '../../lib/kube/request';
 import { condition, type ReconcileContext } from './context';
-import { failed, type ReconcileResult } from './step';
+import { failed, type ReconcileResult, type Step } from './step';
 
 const CONDITION_TYPES = Object.values(ConditionType);
-
-/** The condition each step reports on, whose reason Ready takes when the step stops the checklist. */
-const STEP_CONDITIONS: Record<string, ConditionType | undefined> = {
-  'keyspace and tables': ConditionType.KeyspaceReady,
-  'cache config': ConditionType.CacheConfigured,
-  'rollup schedule': ConditionType.RollupScheduled,
-};
 
 /** First visit: every condition starts Unknown, so `kubectl get` shows progress at once. */
 export function initConditions(ctx: ReconcileContext): void {
@@ -28,13 +21,12 @@ export function initConditions(ctx: ReconcileContext): void {
 export function notReady(
   ctx: ReconcileContext,
   readyBefore: Condition | undefined,
-  stepName: string,
+  step: Step,
   result: ReconcileResult,
 ): void {
   const ready = findCondition(ctx.status.conditions, ConditionType.Ready);
   if (ready && ready !== readyBefore && ready.status === 'False') return; // The step set it.
-  const owned = STEP_CONDITIONS[stepName];
-  const own = owned ? findCondition(ctx.status.conditions, owned) : undefined;
+  const own = step.reports ? findCondition(ctx.status.conditions, step.reports) : undefined;
   if (own && own.status !== 'True' && own.reason !== Reason.Reconciling) {
     condition(ctx, ConditionType.Ready, 'False', own.reason, own.message);
     return;
@@ -45,7 +37,7 @@ export function notReady(
     ConditionType.Ready,
     'False',
     result.kind === 'error' ? Reason.ReconcileFailed : Reason.Reconciling,
-    `${stepName}: ${why}`,
+    `${step.name}: ${why}`,
   );
 }
 

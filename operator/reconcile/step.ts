@@ -1,4 +1,6 @@
+import type { ConditionType } from '../../api/conditions';
 import type { QueueResult } from '../../lib/kube/workqueue';
+import type { ReconcileContext } from './context';
 
 /**
  * What a reconcile step tells the checklist (after k8ssandra-operator's result type): go on to the next step, or end
@@ -12,6 +14,13 @@ export type ReconcileResult =
   | Extract<QueueResult, { kind: 'done' }>
   | { kind: 'requeue'; afterMs: number; why: string }
   | { kind: 'error'; error: Error };
+
+/** One item of the checklist; `reports` is the condition it is about, whose reason Ready takes when it stops. */
+export interface Step {
+  name: string;
+  run: (ctx: ReconcileContext) => Promise<StepResult>;
+  reports?: ConditionType;
+}
 
 export const Continue: StepResult = { kind: 'continue' };
 export const Done: ReconcileResult = { kind: 'done' };
