@@ -7,7 +7,8 @@ import { compileChecker, describeErrors, type FieldError } from './validate';
 export interface CounterNamespaceManifest {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string; uid?: string; generation?: number; [k: string]: unknown };
+  /** The name is checked when resolving: a CounterNamespace from the API and a parsed document both fit. */
+  metadata: { name?: string; namespace?: string; uid?: string; generation?: number };
   spec?: unknown;
 }
 

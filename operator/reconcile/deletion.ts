@@ -1,6 +1,6 @@
 import { ConditionType, EventReason, Reason } from '../../api/conditions';
 import { FINALIZER } from '../../api/names';
-import { resolveCounterNamespace, type CounterNamespaceManifest } from '../../api/resolve';
+import { resolveCounterNamespace } from '../../api/resolve';
 import { messageOf, whileDoing } from '../../lib/errors';
 import { whileCalling } from '../../lib/kube/request';
 import { claimOf, mayDrop } from '../../store/ownership';
@@ -19,7 +19,7 @@ export async function handleDeletion(ctx: ReconcileContext): Promise<StepResult>
 
   if (cns.spec?.deletionPolicy === 'Delete') {
     try {
-      const config = resolveCounterNamespace(cns as CounterNamespaceManifest);
+      const config = resolveCounterNamespace(cns);
       const { keyspace, rollupsTable } = config.cassandra;
       const verdict = mayDrop(claimOf(await ctx.schema.readOwnership(config), cns.metadata.uid, rollupsTable));
       if (verdict.drop) {

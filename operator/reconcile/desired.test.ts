@@ -1,12 +1,12 @@
 import * as yaml from 'js-yaml';
 import { CONFIG_KEY, CONFIG_LABEL_VALUE, LABELS, MANAGED_BY, configMapName, cronJobName } from '../../api/names';
-import { resolveCounterNamespace, type CounterNamespaceManifest } from '../../api/resolve';
+import { resolveCounterNamespace } from '../../api/resolve';
 import { desiredConfigMap } from './configmap';
 import { desiredCronJob, rollupArgs } from './cronjob';
 import { counterNamespace, operatorConfig } from './fakes';
 
 const cns = counterNamespace('orders', { rollup: { schedule: '*/10 * * * *' } });
-const config = resolveCounterNamespace(cns as CounterNamespaceManifest);
+const config = resolveCounterNamespace(cns);
 const controller = {
   apiVersion: 'tally.dev/v1alpha1',
   kind: 'CounterNamespace',

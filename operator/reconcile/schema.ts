@@ -1,5 +1,5 @@
 import { ConditionType, EventReason, Reason } from '../../api/conditions';
-import { ConfigError, resolveCounterNamespace, type CounterNamespaceManifest } from '../../api/resolve';
+import { ConfigError, resolveCounterNamespace } from '../../api/resolve';
 import { messageOf, whileDoing } from '../../lib/errors';
 import { errorMessage } from '../../lib/kube/request';
 import type { NamespaceConfig } from '../../api/namespace-config';
@@ -15,7 +15,7 @@ const AGREEMENT_RECHECK_MS = 5_000;
 /** The spec as the runtime will use it: the same resolver file mode uses, so both agree on every default. */
 export function resolveSpec(ctx: ReconcileContext): Promise<StepResult> {
   try {
-    ctx.config = resolveCounterNamespace(ctx.cns as CounterNamespaceManifest);
+    ctx.config = resolveCounterNamespace(ctx.cns);
   } catch (err) {
     const message = err instanceof ConfigError ? err.message : messageOf(err);
     condition(ctx, ConditionType.Ready, 'False', Reason.InvalidSpec, message);
