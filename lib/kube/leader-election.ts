@@ -1,6 +1,7 @@
 import { V1MicroTime, type CoordinationV1Api, type V1Lease, type V1LeaseSpec } from '@kubernetes/client-node';
 import * as os from 'node:os';
 import type { Logger } from 'pino';
+import { asError } from '../errors';
 import { bounded, errorMessage, httpStatus } from './request';
 
 /** The Lease calls the elector makes (a CoordinationV1Api does; tests pass fakes). */
@@ -322,7 +323,8 @@ export class LeaderElector {
 
   /**
    * One API request, bounded by the request timeout: the request is aborted, and the elector moves on even if the
-   * client did not honour the abort.
+   * client did not honour the abort. (A timer of the elector's own, not bounded({ timeoutMs }): a hung request must
+   * not keep a leader from stepping down, and the elector's tests drive this timer with a fake clock.)
    */
   private call<R>(request: (options: ReturnType<typeof bounded>) => Promise<R>): Promise<R> {
     const abort = new AbortController();
@@ -338,7 +340,7 @@ export class LeaderElector {
         },
         (err: unknown) => {
           clearTimeout(timer);
-          reject(err instanceof Error ? err : new Error(String(err)));
+          reject(asError(err));
         },
       );
     });

@@ -10,6 +10,7 @@ import {
   type RequestContext,
   type ResponseContext,
 } from '@kubernetes/client-node';
+import { messageOf } from '../errors';
 
 /**
  * The one way a Kubernetes request is bounded: a middleware that aborts it `timeoutMs` after it is sent (not after
@@ -85,7 +86,7 @@ export function errorMessage(err: unknown): string {
     const message = typeof body === 'object' && body !== null ? (body as { message?: unknown }).message : undefined;
     return typeof message === 'string' ? `HTTP ${err.code}: ${message}` : `HTTP ${err.code}`;
   }
-  return err instanceof Error ? err.message : String(err);
+  return messageOf(err);
 }
 
 /**
