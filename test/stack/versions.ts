@@ -6,9 +6,20 @@ export interface Versions {
   ETCD_VERSION: string;
   HELM_VERSION: string;
   CASSANDRA_VERSION: string;
+  CONTAINERD_VERSION: string;
+  CRICTL_VERSION: string;
+  COREDNS_VERSION: string;
 }
 
-const KEYS: (keyof Versions)[] = ['KUBE_VERSION', 'ETCD_VERSION', 'HELM_VERSION', 'CASSANDRA_VERSION'];
+const KEYS: (keyof Versions)[] = [
+  'KUBE_VERSION',
+  'ETCD_VERSION',
+  'HELM_VERSION',
+  'CASSANDRA_VERSION',
+  'CONTAINERD_VERSION',
+  'CRICTL_VERSION',
+  'COREDNS_VERSION',
+];
 
 /** Parses `KEY=value` lines; versions.sh is the single source the shell builders also read. */
 export function parseVersions(text: string): Versions {
