@@ -1,10 +1,12 @@
 import { down, envPath, status, up } from './stack';
 import { StackError } from './log';
+import { ensureImages } from './images/images';
 
-const usage = `usage: node dist/test/stack/cli.js up|down|status
+const usage = `usage: node dist/test/stack/cli.js up|down|status|images
   up      install what is missing, start the local stack in the background, write .tally/env
   down    stop everything up started (by recorded pid)
-  status  one line per component: running or not, address, version`;
+  status  one line per component: running or not, address, version
+  images  build the local cluster's images where their inputs changed; one line each: reference and archive`;
 
 async function main(argv: string[]): Promise<number> {
   switch (argv[0]) {
@@ -27,6 +29,10 @@ async function main(argv: string[]): Promise<number> {
         );
       }
       return lines.every((l) => l.running) ? 0 : 3;
+    }
+    case 'images': {
+      for (const image of await ensureImages()) process.stdout.write(`${image.ref} ${image.tar}\n`);
+      return 0;
     }
     default:
       process.stderr.write(`${usage}\n`);
