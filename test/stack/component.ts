@@ -4,7 +4,10 @@
  */
 export interface Component {
   readonly name: string;
-  /** 0: stores and control plane, started in parallel; 1: the operator; 2: the runtime. Each phase waits for the last. */
+  /**
+   * 0: stores and control plane, started in parallel; 1: the operator, and the node and cluster DNS when enabled; 2:
+   * the runtime. Each phase waits for the last.
+   */
   readonly phase: 0 | 1 | 2;
   /** Environment variables naming an existing service; when any is set the component is external. */
   readonly externalVars: string[];
@@ -24,6 +27,12 @@ export interface Component {
   probe(endpoint: Endpoint): Promise<Probe>;
   /** Names of the processes start() records, stopped in reverse order by `down`. */
   readonly processes: string[];
+  /**
+   * Stops the processes and undoes what start() changed on the machine (network, mounts); true when any process was
+   * still running. Without it the stack stops `processes`, last started first. Also called before a start and after a
+   * failed one, so it must cope with nothing (or anything) being left.
+   */
+  stop?(): Promise<boolean>;
 }
 
 export interface Endpoint {

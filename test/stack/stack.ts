@@ -2,18 +2,26 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Component, Endpoint, Probe } from './component';
 import { cassandra } from './components/cassandra';
+import { clusterDns } from './components/dns';
 import { helm } from './components/helm';
 import { kubernetes } from './components/kubernetes';
 import { memcached } from './components/memcached';
+import { node } from './components/node';
 import { operator } from './components/operator';
 import { runtime } from './components/runtime';
 import { say } from './log';
 import { ensureDir, stateDir } from './paths';
+import { nodeEnabled } from './node-network';
 import { isAlive, readRecord, stopProcess } from './processes';
 
-/** In start order; `down` stops them in reverse. */
+/**
+ * In start order; `down` stops them in reverse. The node and its DNS are there when enabled (TALLY_STACK_NODE=1), and
+ * while an earlier `up` that enabled them has them recorded, so `down` and `status` see them without the variable.
+ */
 export function components(): Component[] {
-  return [memcached, cassandra, kubernetes, helm, operator, runtime];
+  const recorded = readState().components;
+  const withNode = nodeEnabled() || 'node' in recorded || 'dns' in recorded;
+  return [memcached, cassandra, kubernetes, helm, ...(withNode ? [node, clusterDns] : []), operator, runtime];
 }
 
 interface ComponentState {
@@ -135,6 +143,7 @@ async function startOrStop(c: Component, env: Record<string, string>, previous?:
 
 /** Stops a component's recorded processes, last started first; true when any was still running. */
 async function stopComponent(c: Component): Promise<boolean> {
+  if (c.stop) return c.stop();
   let stoppedAny = false;
   for (const p of [...c.processes].reverse()) stoppedAny = (await stopProcess(p)) || stoppedAny;
   return stoppedAny;
@@ -179,7 +188,7 @@ async function plan(state: StackState, phase: Component[], by: 'up' | 'test'): P
         const probe = processesAlive(c)
           ? await safeProbe(c, previous.endpoint)
           : { ok: false, detail: 'its process is gone' };
-        const sameBuild = previous.endpoint.fingerprint === c.fingerprint?.();
+        const sameBuild = (previous.endpoint.fingerprint ?? '') === (c.fingerprint?.() ?? '');
         if (probe.ok && sameBuild) {
           say(`${c.name}: already running at ${previous.endpoint.address}`);
           // `npm run up` adopts what a test run started: it stays up after the tests.

@@ -8,7 +8,8 @@ import type { Component, Endpoint, Probe } from '../component';
 import { say, StackError } from '../log';
 import { portOr } from '../ports';
 import { cacheDir, ensureDir, stackScript, stateDir } from '../paths';
-import { isAlive, type ProcessRecord, runCommand, startProcess } from '../processes';
+import { BRIDGE_IP, NODE_NAME, nodeEnabled, setUpHostNetwork, tearDownHostNetwork } from '../node-network';
+import { isAlive, type ProcessRecord, runCommand, startProcess, stopProcess } from '../processes';
 import { versions } from '../versions';
 import { waitFor } from '../wait';
 
@@ -30,6 +31,24 @@ const CONTROLLERS = [
   'serviceaccount-controller',
   'serviceaccount-token-controller',
   'root-ca-certificate-publisher-controller',
+];
+
+/**
+ * What the single node (TALLY_STACK_NODE=1) needs besides: nodes lose their not-ready taint and are watched
+ * (node-lifecycle, taint-eviction), Services get endpoints (endpointslice, and mirroring of hand-written Endpoints),
+ * Deployments and ReplicaSets make pods, and pods of a deleted node or terminated long ago are collected.
+ */
+const NODE_CONTROLLERS = [
+  'node-lifecycle-controller',
+  'taint-eviction-controller',
+  'endpointslice-controller',
+  'endpointslice-mirroring-controller',
+  'replicaset-controller',
+  'deployment-controller',
+  'pod-garbage-collector-controller',
+  'statefulset-controller',
+  'daemonset-controller',
+  'disruption-controller',
 ];
 
 /** Stable across restarts, so tokens issued before a restart still verify. */
@@ -206,14 +225,35 @@ export const kubernetes: Component = {
     await runCommand('bash', [stackScript('build-go-tools.sh'), 'kube']);
   },
 
+  // A cluster for the node listens elsewhere and runs more controllers: switching restarts it.
+  fingerprint() {
+    return nodeEnabled() ? 'with-node' : '';
+  },
+
+  async stop() {
+    let stopped = false;
+    for (const p of [CONTROLLER_MANAGER, APISERVER, ETCD]) stopped = (await stopProcess(p)) || stopped;
+    await tearDownHostNetwork();
+    return stopped;
+  },
+
   async start(_env, previous): Promise<Endpoint> {
     const started = Date.now();
+    const withNode = nodeEnabled();
     for (const bin of [etcdBin(), kubeBin(APISERVER), kubeBin(CONTROLLER_MANAGER)]) {
       if (!fs.existsSync(bin)) throw new StackError(`kubernetes: ${bin} is missing: run install first`);
     }
     ensureDir(kubeDir());
     // Made once per state dir and reused, so kubeconfigs and service-account tokens survive restarts.
     await runCommand('bash', [stackScript('kube-certs.sh'), pkiDir()]);
+    if (withNode) {
+      // The bridge must exist before the API server binds its address.
+      await setUpHostNetwork();
+      await runCommand('bash', [stackScript('node-certs.sh'), pkiDir(), NODE_NAME, BRIDGE_IP]);
+    }
+    // With the node, the API server listens on the bridge address only: pods reach it there (the `kubernetes`
+    // Service's endpoint), the host too, and no other interface (node-network.ts drops packets to it from elsewhere).
+    const listen = withNode ? BRIDGE_IP : '127.0.0.1';
     const ports = previous?.ports ?? {};
     const etcdClient = await portOr(ports.etcdClient);
     const etcdPeer = await portOr(ports.etcdPeer);
@@ -237,24 +277,36 @@ export const kubernetes: Component = {
       '--election-timeout=150',
       '--log-level=warn',
     ]);
-    const server = `https://127.0.0.1:${apiPort}`;
+    const server = `https://${listen}:${apiPort}`;
+    const nodeFlags = [
+      // The `kubernetes` Service gets this server's address (bridge address and port) as its endpoint.
+      '--endpoint-reconciler-type=lease',
+      // logs/exec/port-forward: the API server authenticates to the kubelet and checks the kubelet's certificate.
+      `--kubelet-client-certificate=${pki('kubelet-client.crt')}`,
+      `--kubelet-client-key=${pki('kubelet-client.key')}`,
+      `--kubelet-certificate-authority=${pki('ca.crt')}`,
+      '--kubelet-preferred-address-types=InternalIP',
+      // Webhooks and aggregated APIs are called on their pods' addresses: ClusterIPs are unreachable from the host.
+      '--enable-aggregator-routing=true',
+    ];
     const apiserver = startProcess(APISERVER, kubeBin(APISERVER), [
       `--etcd-servers=${etcdUrl}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
+      `--bind-address=${listen}`,
+      `--advertise-address=${listen}`,
       `--secure-port=${apiPort}`,
       `--cert-dir=${pkiDir()}`,
-      `--tls-cert-file=${pki('apiserver.crt')}`,
-      `--tls-private-key-file=${pki('apiserver.key')}`,
+      `--tls-cert-file=${pki(withNode ? 'apiserver-node.crt' : 'apiserver.crt')}`,
+      `--tls-private-key-file=${pki(withNode ? 'apiserver-node.key' : 'apiserver.key')}`,
       `--client-ca-file=${pki('ca.crt')}`,
-      '--authorization-mode=RBAC',
+      // Node: the kubelet's own permissions (its pods, its node, their secrets), as in any cluster.
+      `--authorization-mode=${withNode ? 'Node,RBAC' : 'RBAC'}`,
       `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
       `--service-account-key-file=${pki('sa.pub')}`,
       `--service-account-signing-key-file=${pki('sa.key')}`,
       '--service-cluster-ip-range=10.0.0.0/24',
       '--allow-privileged=true',
-      // Nothing but this process serves the API: no other member needs the `kubernetes` Service's endpoints.
-      '--endpoint-reconciler-type=none',
+      // Without the node nothing but this process serves the API: nobody needs the `kubernetes` Service's endpoints.
+      ...(withNode ? nodeFlags : ['--endpoint-reconciler-type=none']),
       '--profiling=false',
     ]);
     writeKubeconfig(adminKubeconfigPath(), server, 'tally-admin', pki('admin.crt'), pki('admin.key'));
@@ -300,7 +352,7 @@ export const kubernetes: Component = {
       `--secure-port=${cmPort}`,
       `--cert-dir=${path.join(kubeDir(), 'controller-manager-certs')}`,
       '--leader-elect=false',
-      `--controllers=${CONTROLLERS.join(',')}`,
+      `--controllers=${(withNode ? [...CONTROLLERS, ...NODE_CONTROLLERS] : CONTROLLERS).join(',')}`,
       `--root-ca-file=${pki('ca.crt')}`,
       `--service-account-private-key-file=${pki('sa.key')}`,
       '--use-service-account-credentials=true',
