@@ -9,9 +9,9 @@ import { requireEnv } from '../../support/env';
 import { waitFor } from '../../stack/wait';
 
 /**
- * Docker cannot run here, so the images are checked the next best way: the built dist/ is started from the
- * repository root with exactly the command the chart's Deployment gives the container (which the Dockerfile's
- * ENTRYPOINT/CMD agree with), with the chart's environment pointed at the local stack, and must serve.
+ * The built dist/ is started from the repository root with exactly the command the chart's Deployment gives the
+ * container (which the Dockerfile's ENTRYPOINT/CMD agree with), with the chart's environment pointed at the local
+ * stack, and must serve. The images themselves are built and run in images.test.ts.
  */
 describe("the images' command, run as the chart runs it", () => {
   const children: ChildProcess[] = [];
@@ -42,11 +42,15 @@ describe("the images' command, run as the chart runs it", () => {
     return (yaml.loadAll(out) as { kind?: string }[]).filter((d) => d?.kind === 'Deployment');
   };
 
-  /** The Dockerfile's ENTRYPOINT + CMD, as a JSON-form command line. */
-  const dockerCommand = (file: string): string[] => {
-    const text = fs.readFileSync(path.join(repoRoot(), file), 'utf8');
+  /**
+   * The Dockerfile's ENTRYPOINT + CMD for a target, as a JSON-form command line: the targets share the package
+   * stage's ENTRYPOINT; each has its own CMD.
+   */
+  const dockerCommand = (target: string): string[] => {
+    const text = fs.readFileSync(path.join(repoRoot(), 'Dockerfile'), 'utf8');
+    const stage = text.split(/^FROM /m).find((s) => new RegExp(`^\\S+ AS ${target}$`, 'm').test(s.split('\n')[0]!))!;
     const entry = JSON.parse(/^ENTRYPOINT\s+(\[.*\])$/m.exec(text)![1]!) as string[];
-    const cmd = JSON.parse(/^CMD\s+(\[.*\])$/m.exec(text)![1]!) as string[];
+    const cmd = JSON.parse(/^CMD\s+(\[.*\])$/m.exec(stage)![1]!) as string[];
     return [...entry, ...cmd];
   };
 
@@ -55,7 +59,7 @@ describe("the images' command, run as the chart runs it", () => {
     const container = deployment.spec!.template.spec!.containers[0]!;
     const command = [...(container.command ?? []), ...(container.args ?? [])];
     // The chart's command and the image's default command start the same program.
-    expect(command.slice(0, 3)).toEqual(dockerCommand(`${component}/Dockerfile`).slice(0, 3));
+    expect(command.slice(0, 3)).toEqual(dockerCommand(component).slice(0, 3));
     const env: Record<string, string> = {
       PATH: process.env.PATH!,
       KUBECONFIG: requireEnv('KUBECONFIG'),
