@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { repoRoot, stackScript } from '../stack/paths';
 import { runCommand } from '../stack/processes';
-import { ensureImages, imageVersions, type BuiltImage } from '../stack/images/images';
+import * as os from 'node:os';
+import { ensureImages, imageVersions, productContextFiles, type BuiltImage } from '../stack/images/images';
 
 const execFileAsync = promisify(execFile);
 
@@ -141,6 +142,44 @@ describe('the images, from their archives', () => {
     const out = await run(ctr, 'node --version; id -u; node dist/cli/main.js operator --help');
     expect(out).toMatch(/^v24\.\d+\.\d+\n10001\n/);
     expect(out).toMatch(/operator/);
+  });
+
+  it('the staged context of the local build is what a `docker build .` of the repository copies (.dockerignore)', async () => {
+    // buildah reads .dockerignore as docker does: copy the whole context of the repository root into an empty image.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-context-'));
+    const ref = `tally.local/context-check:${process.pid}`;
+    try {
+      fs.writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY . /context\n');
+      await execFileAsync('buildah', [
+        'bud',
+        '--network',
+        'none',
+        '--pull=never',
+        '--quiet',
+        '-f',
+        path.join(dir, 'Dockerfile'),
+        '-t',
+        ref,
+        repoRoot(),
+      ]);
+      const ctr = (await execFileAsync('buildah', ['from', '--pull-never', '--quiet', ref])).stdout.trim();
+      containers.push(ctr);
+      const mount = (await execFileAsync('buildah', ['mount', ctr])).stdout.trim();
+      const files: string[] = [];
+      const walk = (rel: string): void => {
+        for (const e of fs.readdirSync(path.join(mount, 'context', rel), { withFileTypes: true })) {
+          const child = rel ? `${rel}/${e.name}` : e.name;
+          if (e.isDirectory()) walk(child);
+          else files.push(child);
+        }
+      };
+      walk('');
+      await execFileAsync('buildah', ['umount', ctr]);
+      expect(files.sort()).toEqual(productContextFiles().sort());
+    } finally {
+      await execFileAsync('buildah', ['rmi', '--force', ref]).catch(() => undefined);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("memcached runs as a non-root user with the chart's arguments and answers", async () => {
