@@ -408,6 +408,7 @@ export interface BuiltImage {
 export async function ensureImages(specs: ImageSpec[] = imageSpecs()): Promise<BuiltImage[]> {
   ensureDir(imagesDir());
   return withCacheLock(async () => {
+    removeLeftovers();
     const planned = planImages(specs);
     const archived = planned.filter((p) => p.tar);
     const missingTars = archived.filter((p) => !fs.existsSync(p.tar!));
@@ -426,6 +427,15 @@ export async function ensureImages(specs: ImageSpec[] = imageSpecs()): Promise<B
     }
     return archived.map((p) => ({ name: p.spec.name, ref: p.ref, tar: p.tar! }));
   });
+}
+
+/** What an interrupted build left (contexts, half-written archives, the npm secret): only the lock holder runs. */
+function removeLeftovers(): void {
+  for (const f of fs.readdirSync(imagesDir())) {
+    if (/^\.(context|npm-fill|pack)-|\.tar\.tmp-\d+$/.test(f) || f === '.secrets') {
+      fs.rmSync(path.join(imagesDir(), f), { recursive: true, force: true });
+    }
+  }
 }
 
 async function withCacheLock<T>(fn: () => Promise<T>): Promise<T> {
