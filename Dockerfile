@@ -1,11 +1,11 @@
-# syntax=docker/dockerfile:1
 # Tally's two images, built from the repository root. They hold the same compiled package and differ only in their
 # default command (the chart sets the command itself), so one Dockerfile builds both, as two targets:
-#   docker build --target operator -t tally-operator:0.1.0 .
-#   docker build --target runtime  -t tally-runtime:0.1.0 .
+#   docker build --target operator --build-arg VERSION=0.1.0 -t tally-operator:0.1.0 .
+#   docker build --target runtime  --build-arg VERSION=0.1.0 -t tally-runtime:0.1.0 .
 # The runtime image is also what the operator's rollup CronJobs run (`tally rollup`, the image's ENTRYPOINT).
 #
-# Build arguments: NODE_IMAGE (the Node.js 24 base), VERSION (the image's version label).
+# Build arguments: NODE_IMAGE (the Node.js 24 base), VERSION (the image's version label). RUN --mount needs BuildKit
+# (Docker 23 or newer builds with it by default) or buildah.
 # npm configuration (a private registry, its credentials, a CA file setting): pass your .npmrc as a build secret,
 #   docker build --secret id=npmrc,src=$HOME/.npmrc ...
 # It is used by the two `npm ci` steps only and never stored in an image layer.
