@@ -122,6 +122,51 @@ describe('the images, from their archives', () => {
     expect(out).toContain('usage: tally <command>');
   });
 
+  it('the runtime starts with a read-only root filesystem and only /tmp writable, as the chart runs it', async () => {
+    // runc directly (buildah run has no read-only root): the image's rootfs, read-only, user 10001, a tmpfs on /tmp
+    // (the chart's emptyDir), its own network namespace with nothing in it.
+    await runCommand('bash', [stackScript('install-apt.sh'), 'runc', 'runc']);
+    const { ctr } = await fromArchive('tally-runtime');
+    const rootfs = (await execFileAsync('buildah', ['mount', ctr])).stdout.trim();
+    const bundle = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-ro-'));
+    const id = `tally-images-test-${process.pid}`;
+    try {
+      await execFileAsync('runc', ['spec', '--bundle', bundle]);
+      const spec = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as {
+        root: unknown;
+        process: Record<string, unknown>;
+        mounts: unknown[];
+      };
+      spec.root = { path: rootfs, readonly: true };
+      spec.process.terminal = false;
+      spec.process.user = { uid: 10001, gid: 10001 };
+      spec.process.cwd = '/app';
+      spec.process.env = ['PATH=/usr/local/bin:/usr/bin:/bin', 'NODE_ENV=production'];
+      spec.process.args = [
+        'sh',
+        '-c',
+        'node dist/cli/main.js --help | head -1; ' +
+          'for d in /app /app/dist /etc /var/tmp /tmp; do touch $d/.w 2>/dev/null && echo "$d writable" || echo "$d read-only"; done',
+      ];
+      spec.mounts.push({
+        destination: '/tmp',
+        type: 'tmpfs',
+        source: 'tmpfs',
+        options: ['nosuid', 'nodev', 'mode=1777'],
+      });
+      fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec));
+      const { stdout } = await execFileAsync('runc', ['run', '--bundle', bundle, id]);
+      expect(stdout).toMatch(/^tally — /);
+      expect(stdout).toContain(
+        '/app read-only\n/app/dist read-only\n/etc read-only\n/var/tmp read-only\n/tmp writable\n',
+      );
+    } finally {
+      await execFileAsync('runc', ['delete', '--force', id]).catch(() => undefined);
+      await execFileAsync('buildah', ['umount', ctr]).catch(() => undefined);
+      fs.rmSync(bundle, { recursive: true, force: true });
+    }
+  });
+
   it("the runtime's entrypoint is what the chart's Deployment runs and what the rollup CronJob gives arguments to", async () => {
     const { ctr, config } = await fromArchive('tally-runtime');
     const command = chartCommand('runtime-deployment.yaml');
