@@ -16,15 +16,24 @@ out=$2
 shift 2
 log() { printf '[stack] images: %s\n' "$*" >&2; }
 
-# The first URIs/deb line of the machine's apt sources for Debian itself (not the security archive).
+# The machine's apt sources: the mirror that serves the suite itself (not the security archive).
 sources_file=""
 mirror=""
 if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
   sources_file=/etc/apt/sources.list.d/debian.sources
-  mirror=$(awk '/^URIs:/ { print $2; exit }' "$sources_file")
+  # The stanza whose Suites name the suite itself (not <suite>-security or -updates).
+  mirror=$(awk -v suite="$suite" 'BEGIN { RS = "" } {
+      uri = ""; found = 0
+      n = split($0, lines, "\n")
+      for (i = 1; i <= n; i++) {
+        if (lines[i] ~ /^URIs:/) { split(lines[i], f, " "); uri = f[2] }
+        if (lines[i] ~ /^Suites:/) { m = split(lines[i], s, " "); for (j = 2; j <= m; j++) if (s[j] == suite) found = 1 }
+      }
+      if (found && uri != "") { print uri; exit }
+    }' "$sources_file")
 elif [[ -f /etc/apt/sources.list ]]; then
   sources_file=/etc/apt/sources.list
-  mirror=$(awk '$1 == "deb" && $0 !~ /security/ { for (i = 2; i <= NF; i++) if ($i ~ /:\/\//) { print $i; exit } }' "$sources_file")
+  mirror=$(awk -v suite="$suite" '$1 == "deb" { for (i = 2; i < NF; i++) if ($i ~ /:\/\// && $(i + 1) == suite) { print $i; exit } }' "$sources_file")
 fi
 [[ -n "$mirror" ]] || { log "no Debian mirror in the machine's apt sources"; exit 1; }
 
