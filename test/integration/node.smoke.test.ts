@@ -4,9 +4,10 @@ import { Writable } from 'node:stream';
 import { waitFor } from '../stack/wait';
 
 /**
- * The stack's single node (TALLY_STACK_NODE=1): pods run from images built here, reach each other through a Service
+ * The stack's single node: pods run from images built here, reach each other through a Service
  * (kube-proxy) by its DNS name (CoreDNS), reach the API server with in-cluster credentials, stay on the machine (no
- * default route), and can never pull an image. Skipped when the stack runs without the node.
+ * default route), and can never pull an image. Skipped when the stack runs without it (TALLY_STACK_NODE=0, a
+ * cluster named by KUBECONFIG, or another stack on this machine has the node).
  */
 const nodeName = process.env.TALLY_NODE_NAME;
 const image = process.env.TALLY_NODE_IMAGE_PROBE ?? 'tally.local/probe:1';

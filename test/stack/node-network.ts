@@ -5,7 +5,7 @@ import { say, StackError } from './log';
 import { ensureDir, stateDir } from './paths';
 
 /**
- * The host side of the single node's network (TALLY_STACK_NODE=1): a bridge of the stack's own, the kernel settings
+ * The host side of the single node's network: a bridge of the stack's own, the kernel settings
  * pods need, and the iptables rules that keep every packet of the cluster on this machine. Set up by the kubernetes
  * component before the API server starts (it listens on the bridge address, where pods reach it) and undone by it
  * after the API server stops; the node component runs on top of it.
@@ -53,9 +53,41 @@ const SYSCTLS = [
   'net.ipv4.conf.all.route_localnet',
 ];
 
-/** On by TALLY_STACK_NODE=1 (opt-in until the node has proven reliable in the default stack). */
+/**
+ * The machine-wide record of which state directory's stack runs this machine's node: the bridge, its subnet and the
+ * iptables chains exist once per machine, so one stack has the node and any other stack there runs without it.
+ */
+const OWNER = '/run/tally-node-owner';
+
+function owner(): string | undefined {
+  try {
+    return fs.readFileSync(OWNER, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The stack that owns the node, when it is another one that still has its host network set up. */
+export function otherNodeOwner(): string | undefined {
+  const o = owner();
+  if (!o || path.resolve(o) === path.resolve(stateDir())) return undefined;
+  return fs.existsSync(path.join(o, 'node', 'host-network.json')) ? o : undefined;
+}
+
+/** Wanted unless TALLY_STACK_NODE=0. */
+export function nodeWanted(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.TALLY_STACK_NODE !== '0';
+}
+
+/** A cluster named by KUBECONFIG other than the stack's own (kubernetes.ts fromEnvironment): it gets no node. */
+function externalCluster(env: NodeJS.ProcessEnv): boolean {
+  const k = env.KUBECONFIG;
+  return !!k && path.resolve(k) !== path.resolve(stateDir(), 'kube', 'admin.kubeconfig');
+}
+
+/** This stack runs the node: wanted, on the stack's own cluster, and no other stack on the machine has it. */
 export function nodeEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
-  return env.TALLY_STACK_NODE === '1';
+  return nodeWanted(env) && !externalCluster(env) && otherNodeOwner() === undefined;
 }
 
 export function nodeDir(): string {
@@ -137,6 +169,12 @@ export async function setUpHostNetwork(): Promise<void> {
   }
   if (!marker) {
     // The bridge, its subnet and the chains are machine-wide: only one stack's node can run on a machine.
+    const other = otherNodeOwner();
+    if (other) {
+      throw new StackError(
+        `node: the stack in ${other} runs this machine's node; start this one with TALLY_STACK_NODE=0`,
+      );
+    }
     if (await bridgeExists()) {
       throw new StackError(
         `node: the bridge ${BRIDGE} exists but this stack (${stateDir()}) did not make it: another checkout's stack ` +
@@ -159,6 +197,7 @@ export async function setUpHostNetwork(): Promise<void> {
     marker = { id: new Date().toISOString(), stateDir: stateDir(), sysctls };
     // Written before the first change, so a failure half-way is still undone by tearDownHostNetwork.
     fs.writeFileSync(markerPath(), JSON.stringify(marker, null, 2));
+    fs.writeFileSync(OWNER, `${stateDir()}\n`);
     say(`node: setting up the bridge ${BRIDGE} (${BRIDGE_IP}) and the host's forwarding rules`);
   }
   if (!(await bridgeExists())) await run('ip', ['link', 'add', 'name', BRIDGE, 'type', 'bridge']);
@@ -237,5 +276,6 @@ export async function tearDownHostNetwork(): Promise<void> {
     }
   }
   fs.rmSync(markerPath(), { force: true });
+  if (owner() && path.resolve(owner()!) === path.resolve(stateDir())) fs.rmSync(OWNER, { force: true });
   say(`node: removed the bridge ${BRIDGE} and the host's forwarding rules, restored the kernel settings`);
 }

@@ -11,12 +11,12 @@ import { operator } from './components/operator';
 import { runtime } from './components/runtime';
 import { say } from './log';
 import { ensureDir, stateDir } from './paths';
-import { nodeEnabled } from './node-network';
+import { nodeEnabled, nodeWanted, otherNodeOwner } from './node-network';
 import { isAlive, readRecord, stopProcess } from './processes';
 
 /**
- * In start order; `down` stops them in reverse. The node and its DNS are there when enabled (TALLY_STACK_NODE=1), and
- * while an earlier `up` that enabled them has them recorded, so `down` and `status` see them without the variable.
+ * In start order; `down` stops them in reverse. The node and its DNS are there unless TALLY_STACK_NODE=0 or another
+ * stack on this machine runs the node, and while an earlier `up` has them recorded (so `down` and `status` see them).
  */
 export function components(): Component[] {
   const recorded = readState().components;
@@ -93,6 +93,8 @@ export async function up(by: 'up' | 'test' = 'up', all: Component[] = components
 
 async function upLocked(by: 'up' | 'test', all: Component[]): Promise<UpResult> {
   const state = readState();
+  const other = otherNodeOwner();
+  if (nodeWanted() && other) say(`node: the stack in ${other} runs this machine's node; this one starts without it`);
   const started: string[] = [];
   for (const phase of [0, 1, 2] as const) {
     const toStart = await plan(

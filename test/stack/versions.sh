@@ -4,7 +4,7 @@ KUBE_VERSION=v1.36.3
 ETCD_VERSION=v3.6.16
 HELM_VERSION=v3.19.5
 CASSANDRA_VERSION=5.0.8
-# The single node (TALLY_STACK_NODE): container runtime, its CLI for cleanup, cluster DNS.
+# The single node: container runtime, its CLI for cleanup, cluster DNS.
 CONTAINERD_VERSION=v2.4.2
 CRICTL_VERSION=v1.36.0
 COREDNS_VERSION=v1.15.0

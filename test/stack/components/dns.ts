@@ -13,7 +13,7 @@ import { adminKubeconfigPath } from './kubernetes';
 import { apiServer, applyRbac, CLUSTER_DOMAIN, writeKubeconfig } from './node';
 
 /**
- * Cluster DNS for the node (TALLY_STACK_NODE=1): CoreDNS, built from the Go module proxy, as a host process of the
+ * Cluster DNS for the node (unless TALLY_STACK_NODE=0): CoreDNS, built from the Go module proxy, as a host process of the
  * stack listening on the bridge address (the kubelet's clusterDNS), with its kubernetes plugin watching the API server.
  *
  * A host process rather than a pod: it is up as soon as the stack starts it, with a recorded pid like every other

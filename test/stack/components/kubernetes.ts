@@ -34,7 +34,7 @@ const CONTROLLERS = [
 ];
 
 /**
- * What the single node (TALLY_STACK_NODE=1) needs besides: nodes lose their not-ready taint and are watched
+ * What the single node (unless TALLY_STACK_NODE=0) needs besides: nodes lose their not-ready taint and are watched
  * (node-lifecycle, taint-eviction), Services get endpoints (endpointslice, and mirroring of hand-written Endpoints),
  * Deployments and ReplicaSets make pods, and pods of a deleted node or terminated long ago are collected.
  */

@@ -25,7 +25,7 @@ import { waitFor } from '../wait';
 import { adminKubeconfigPath } from './kubernetes';
 
 /**
- * The single node (TALLY_STACK_NODE=1): containerd (built from the Go module proxy) with Debian's runc and CNI
+ * The single node (unless TALLY_STACK_NODE=0): containerd (built from the Go module proxy) with Debian's runc and CNI
  * plugins, the kubelet, kube-proxy and kube-scheduler (built from the API server's Kubernetes source), on the host
  * network set up by node-network.ts. Pods run from images built here only (build-node-images.sh): containerd is
  * configured so that no image is ever pulled from anywhere (see writeContainerdConfig).
@@ -75,7 +75,7 @@ export function containerdSocket(): string {
 export function apiServer(env: Record<string, string>): string {
   if (env.KUBECONFIG !== adminKubeconfigPath() || !hostNetworkSetUp()) {
     throw new StackError(
-      'node: needs the stack’s own kubernetes started with TALLY_STACK_NODE=1 (not a cluster named by KUBECONFIG)',
+      'node: needs the stack’s own kubernetes started with the node (not a cluster named by KUBECONFIG)',
     );
   }
   const doc = yaml.load(fs.readFileSync(adminKubeconfigPath(), 'utf8')) as {
