@@ -194,6 +194,10 @@ async function ensureRootfs(suite: string): Promise<string> {
   if (!fs.existsSync(path.join(dir, 'rootfs.tar'))) {
     ensureDir(path.dirname(dir));
     await runCommand('bash', [script, suite, dir, ...DEBIAN_PACKAGES]);
+    // Earlier recipes' rootfs: their images are rebuilt on this one.
+    for (const other of fs.readdirSync(path.dirname(dir))) {
+      if (other !== key) fs.rmSync(path.join(path.dirname(dir), other), { recursive: true, force: true });
+    }
   }
   return dir;
 }
