@@ -37,8 +37,8 @@ RUN --mount=type=secret,id=npmrc,target=/root/.npmrc --mount=type=cache,target=/
 # Nothing is written outside /tmp (the chart mounts an emptyDir there): a read-only root filesystem works. ---
 FROM ${NODE_IMAGE} AS package
 ARG VERSION=0.1.0
-LABEL org.opencontainers.image.source="https://github.com/tally-dev/tally" \
-      org.opencontainers.image.licenses="Apache-2.0" \
+# No org.opencontainers.image.source: set it with --label where your copy of the repository is published.
+LABEL org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${VERSION}"
 ENV NODE_ENV=production
 WORKDIR /app

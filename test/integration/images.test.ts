@@ -93,7 +93,6 @@ describe('the images, from their archives', () => {
       'org.opencontainers.image.version': version,
       'org.opencontainers.image.licenses': 'Apache-2.0',
     });
-    expect(config.Labels?.['org.opencontainers.image.source']).toBeTruthy();
     expect(config.Labels?.['org.opencontainers.image.description']).toBeTruthy();
 
     const out = await run(
