@@ -1,4 +1,5 @@
 import { CoreV1Api, Exec, KubeConfig, type V1Pod, type V1Status } from '@kubernetes/client-node';
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { waitFor } from '../stack/wait';
@@ -119,7 +120,7 @@ describeNode('node (local stack)', () => {
   it('resolves a Service by its DNS name to its ClusterIP', async () => {
     const svc = await core.readNamespacedService({ name: 'echo', namespace });
     const r = await exec('client', ['/probe', 'resolve', `echo.${namespace}.svc.cluster.local`]);
-    expect(r).toMatchObject({ code: 0 });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
     expect(r.stdout.trim()).toBe(svc.spec?.clusterIP);
   });
 
@@ -140,7 +141,7 @@ describeNode('node (local stack)', () => {
 
   it('reaches the API server with in-cluster credentials (the kubernetes Service)', async () => {
     const r = await exec('client', ['/probe', 'kube']);
-    expect(r).toMatchObject({ code: 0 });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
     expect(JSON.parse(r.stdout)).toMatchObject({ gitVersion: expect.stringMatching(/^v1\./) });
   });
 
@@ -149,6 +150,15 @@ describeNode('node (local stack)', () => {
     const routes = r.stdout.trim().split('\n').sort();
     expect(routes).not.toContainEqual(expect.stringMatching(/^0\.0\.0\.0\/0 /));
     expect(routes).toEqual(['10.0.0.0/24 via 10.244.0.1', '10.244.0.0/24 via 0.0.0.0']);
+  });
+
+  it("keeps the stack's forwarding and input rules ahead of kube-proxy's", () => {
+    const first = (chain: string): string | undefined =>
+      execFileSync('iptables', ['-w', '-S', chain], { encoding: 'utf8' })
+        .split('\n')
+        .find((l) => l.startsWith('-A '));
+    expect(first('FORWARD')).toBe('-A FORWARD -j TALLY-FORWARD');
+    expect(first('INPUT')).toBe('-A INPUT -j TALLY-INPUT');
   });
 
   it('resolves nothing outside the cluster (no upstream DNS)', async () => {

@@ -2,7 +2,9 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { say, StackError } from './log';
-import { ensureDir, stateDir } from './paths';
+import { cacheDir, ensureDir, stateDir } from './paths';
+import { isAlive, type ProcessRecord } from './processes';
+import { versions } from './versions';
 
 /**
  * The host side of the single node's network: a bridge of the stack's own, the kernel settings
@@ -54,24 +56,46 @@ const SYSCTLS = [
 ];
 
 /**
- * The machine-wide record of which state directory's stack runs this machine's node: the bridge, its subnet and the
- * iptables chains exist once per machine, so one stack has the node and any other stack there runs without it.
+ * The machine-wide record of which state directory's stack runs this machine's node, with the kernel settings from
+ * before it started: the bridge, its subnet and the iptables chains exist once per machine, so one stack has the node
+ * and any other stack there runs without it. On /run: gone with a reboot, like the bridge.
  */
 const OWNER = '/run/tally-node-owner';
 
-function owner(): string | undefined {
+interface Owner {
+  stateDir: string;
+  sysctls: Record<string, string>;
+}
+
+function owner(): Owner | undefined {
   try {
-    return fs.readFileSync(OWNER, 'utf8').trim() || undefined;
+    return JSON.parse(fs.readFileSync(OWNER, 'utf8')) as Owner;
   } catch {
     return undefined;
   }
 }
 
-/** The stack that owns the node, when it is another one that still has its host network set up. */
+function ours(o: Owner): boolean {
+  return path.resolve(o.stateDir) === path.resolve(stateDir());
+}
+
+/**
+ * The other stack that runs this machine's node, while its API server runs. One that is gone without `down` (killed,
+ * or its state directory removed) left the bridge and rules behind: the next stack to start the node reclaims them.
+ */
 export function otherNodeOwner(): string | undefined {
   const o = owner();
-  if (!o || path.resolve(o) === path.resolve(stateDir())) return undefined;
-  return fs.existsSync(path.join(o, 'node', 'host-network.json')) ? o : undefined;
+  if (!o || ours(o)) return undefined;
+  return isAlive(readRecordIn(o.stateDir, 'kube-apiserver')) ? o.stateDir : undefined;
+}
+
+/**
+ * This stack may change the machine-wide parts of the node (rules, bridge, kernel settings): no other stack's
+ * record is there. A stack that is gone and was reclaimed by another must leave them to that one.
+ */
+export function ownsNodeNetwork(): boolean {
+  const o = owner();
+  return !o || ours(o);
 }
 
 /** Wanted unless TALLY_STACK_NODE=0. */
@@ -158,6 +182,36 @@ async function bridgeExists(): Promise<boolean> {
   return succeeds('ip', ['link', 'show', 'dev', BRIDGE]);
 }
 
+function readRecordIn(dir: string, name: string): ProcessRecord | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, 'pids', `${name}.json`), 'utf8')) as ProcessRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Removes what a stack that is gone without `down` left of its node (its processes are not running: checked by
+ * otherNodeOwner): mounts under its node directory, kube-proxy's rules, the stack's chains, route and bridge. Its
+ * record of the kernel settings is kept by the caller, so that this stack's `down` restores them.
+ */
+async function reclaim(stale: Owner | undefined): Promise<void> {
+  say(`node: removing the node network left by a stack that is gone (${stale?.stateDir ?? 'unknown'})`);
+  if (stale) {
+    const root = path.join(stale.stateDir, 'node');
+    const mounts = fs
+      .readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[4])
+      .filter((p): p is string => !!p && (p === root || p.startsWith(`${root}/`)))
+      .sort((a, b) => b.length - a.length);
+    for (const m of mounts) await run('umount', ['-l', m]).catch(() => undefined);
+  }
+  const proxy = path.join(cacheDir(), 'kube', versions().KUBE_VERSION, 'bin', 'kube-proxy');
+  if (fs.existsSync(proxy)) await run(proxy, ['--cleanup']).catch(() => undefined);
+  await removeStackRules();
+}
+
 /** Idempotent: a second call (a restarted API server) finds everything in place and only checks it. */
 export async function setUpHostNetwork(): Promise<void> {
   ensureDir(nodeDir());
@@ -175,12 +229,8 @@ export async function setUpHostNetwork(): Promise<void> {
         `node: the stack in ${other} runs this machine's node; start this one with TALLY_STACK_NODE=0`,
       );
     }
-    if (await bridgeExists()) {
-      throw new StackError(
-        `node: the bridge ${BRIDGE} exists but this stack (${stateDir()}) did not make it: another checkout's stack ` +
-          `runs a node on this machine; stop it there with npm run down`,
-      );
-    }
+    const stale = owner();
+    if (stale || (await bridgeExists())) await reclaim(stale);
     const routes = await run('ip', ['-4', 'route', 'show', 'table', 'all']);
     for (const cidr of [POD_CIDR, SERVICE_CIDR]) {
       if (routes.split('\n').some((l) => l.split(/\s+/).includes(cidr))) {
@@ -189,15 +239,16 @@ export async function setUpHostNetwork(): Promise<void> {
         );
       }
     }
-    const sysctls: Record<string, string> = {};
+    // The settings from before any stack's node: a reclaimed owner's record has them, else they are read now.
+    const sysctls: Record<string, string> = { ...stale?.sysctls };
     for (const key of SYSCTLS) {
       const value = readSysctl(key);
-      if (value !== undefined) sysctls[key] = value;
+      if (value !== undefined && !(key in sysctls)) sysctls[key] = value;
     }
     marker = { id: new Date().toISOString(), stateDir: stateDir(), sysctls };
     // Written before the first change, so a failure half-way is still undone by tearDownHostNetwork.
     fs.writeFileSync(markerPath(), JSON.stringify(marker, null, 2));
-    fs.writeFileSync(OWNER, `${stateDir()}\n`);
+    fs.writeFileSync(OWNER, JSON.stringify({ stateDir: stateDir(), sysctls } satisfies Owner, null, 2));
     say(`node: setting up the bridge ${BRIDGE} (${BRIDGE_IP}) and the host's forwarding rules`);
   }
   if (!(await bridgeExists())) await run('ip', ['link', 'add', 'name', BRIDGE, 'type', 'bridge']);
@@ -248,14 +299,8 @@ export async function keepStackRulesFirst(): Promise<void> {
   await putJumpFirst('INPUT', INPUT_CHAIN);
 }
 
-/** Undoes setUpHostNetwork: rules, route, bridge, kernel settings. Safe to call when nothing is set up. */
-export async function tearDownHostNetwork(): Promise<void> {
-  let marker: Marker;
-  try {
-    marker = JSON.parse(fs.readFileSync(markerPath(), 'utf8')) as Marker;
-  } catch {
-    return;
-  }
+/** The stack's chains and their jumps, the Service-range route and the bridge. */
+async function removeStackRules(): Promise<void> {
   for (const [builtin, chain] of [
     ['FORWARD', FORWARD_CHAIN],
     ['INPUT', INPUT_CHAIN],
@@ -268,6 +313,22 @@ export async function tearDownHostNetwork(): Promise<void> {
   }
   while (await succeeds('ip', ['route', 'del', 'unreachable', SERVICE_CIDR]));
   if (await bridgeExists()) await run('ip', ['link', 'del', 'dev', BRIDGE]);
+}
+
+/** Undoes setUpHostNetwork: rules, route, bridge, kernel settings. Safe to call when nothing is set up. */
+export async function tearDownHostNetwork(): Promise<void> {
+  let marker: Marker;
+  try {
+    marker = JSON.parse(fs.readFileSync(markerPath(), 'utf8')) as Marker;
+  } catch {
+    return;
+  }
+  if (!ownsNodeNetwork()) {
+    // Reclaimed by the stack that runs the node now: its bridge and rules are not ours to remove.
+    fs.rmSync(markerPath(), { force: true });
+    return;
+  }
+  await removeStackRules();
   for (const [key, value] of Object.entries(marker.sysctls)) {
     try {
       if (readSysctl(key) !== value) writeSysctl(key, value);
@@ -276,6 +337,7 @@ export async function tearDownHostNetwork(): Promise<void> {
     }
   }
   fs.rmSync(markerPath(), { force: true });
-  if (owner() && path.resolve(owner()!) === path.resolve(stateDir())) fs.rmSync(OWNER, { force: true });
+  const o = owner();
+  if (o && ours(o)) fs.rmSync(OWNER, { force: true });
   say(`node: removed the bridge ${BRIDGE} and the host's forwarding rules, restored the kernel settings`);
 }

@@ -381,6 +381,25 @@ export const kubernetes: Component = {
       [etcd, apiserver],
       60000,
     );
+    if (withNode) {
+      // Pods reach the API server through the `kubernetes` Service: its EndpointSlice must name this server (the
+      // port is new after a restart) before the node's kube-proxy programs it.
+      await waitForProcess(
+        async () => {
+          const r = await get(`${server}/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/kubernetes`, tls);
+          if (r.status !== 200) return false;
+          const slice = JSON.parse(r.body) as { endpoints?: { addresses: string[] }[]; ports?: { port?: number }[] };
+          return (
+            !!slice.endpoints?.some((e) => e.addresses.includes(BRIDGE_IP)) &&
+            !!slice.ports?.some((p) => p.port === apiPort)
+          );
+        },
+        `the kubernetes Service's EndpointSlice to name ${BRIDGE_IP}:${apiPort}`,
+        apiserver,
+        [etcd],
+        60000,
+      );
+    }
     const seconds = (from: number, to: number): string => ((to - from) / 1000).toFixed(1);
     say(
       `kubernetes: ready in ${seconds(started, Date.now())} s (ready after: etcd ${seconds(started, etcdReady)} s, ` +

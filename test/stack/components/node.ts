@@ -13,6 +13,7 @@ import {
   keepStackRulesFirst,
   NODE_NAME,
   nodeDir,
+  ownsNodeNetwork,
   POD_CIDR,
   run,
   SERVICE_CIDR,
@@ -541,8 +542,21 @@ async function removeKubeletChains(): Promise<void> {
   }
 }
 
-/** Runs after the kubelet is stopped, and on a failed start: leaves nothing of the node on the machine. */
+/**
+ * Runs after the kubelet is stopped, and on a failed start: leaves nothing of the node on the machine. The
+ * machine-wide parts (iptables, fixed directories) only while no other stack runs the node now.
+ */
 async function cleanUp(): Promise<void> {
+  for (const mount of mountsUnder([nodeDir()])) {
+    try {
+      await run('umount', [mount]);
+    } catch {
+      await run('umount', ['-l', mount]).catch(() => undefined);
+    }
+  }
+  // Links to this stack's pod logs, whoever runs the node now.
+  removeContainerLogLinks();
+  if (!ownsNodeNetwork()) return;
   if (fs.existsSync(kubeBin(KUBE_PROXY))) {
     try {
       // Removes kube-proxy's chains and rules (iptables, and nftables if any); ours are node-network.ts's.
@@ -554,15 +568,7 @@ async function cleanUp(): Promise<void> {
   await removeKubeletChains().catch((err: unknown) =>
     say(`node: removing the kubelet's iptables chains failed: ${err instanceof Error ? err.message : String(err)}`),
   );
-  for (const mount of mountsUnder([nodeDir()])) {
-    try {
-      await run('umount', [mount]);
-    } catch {
-      await run('umount', ['-l', mount]).catch(() => undefined);
-    }
-  }
   removeKubepodsCgroups();
-  removeContainerLogLinks();
   // Fixed paths that no setting moves, removed when empty: the shims' sockets (/run/containerd/s), the CNI result
   // cache, the kubelet's device-plugin directory (with its own socket) and its log links.
   fs.rmSync('/var/lib/kubelet/device-plugins/kubelet.sock', { force: true });
@@ -588,7 +594,8 @@ async function stopNode(): Promise<boolean> {
   let stopped = false;
   for (const p of [SCHEDULER, KUBE_PROXY, KUBELET]) stopped = (await stopProcess(p)) || stopped;
   stopped = (await removePodsAndStopContainerd()) || stopped;
-  if (stopped || fs.existsSync(dir('containerd'))) await cleanUp();
+  // Also before every start: what a killed stack left (kube-proxy's and the kubelet's chains, mounts) goes first.
+  await cleanUp();
   return stopped;
 }
 
@@ -702,6 +709,24 @@ export const node: Component = {
       proxy,
       [containerd, kubelet],
       60000,
+    );
+    // kube-proxy prepends its jumps to INPUT and FORWARD on its first sync (after it answers healthz): only then can
+    // the stack's rules be put back in front of them (KUBE-FORWARD accepts marked and established packets).
+    await waitForProcess(
+      'kube-proxy to add its jumps to FORWARD and INPUT',
+      async () => {
+        const rules = (await run('iptables', ['-w', '-S', 'FORWARD'])) + (await run('iptables', ['-w', '-S', 'INPUT']));
+        return [
+          'KUBE-FORWARD',
+          'KUBE-SERVICES',
+          'KUBE-EXTERNAL-SERVICES',
+          'KUBE-PROXY-FIREWALL',
+          'KUBE-NODEPORTS',
+        ].every((c) => rules.includes(`-j ${c}`));
+      },
+      proxy,
+      [containerd, kubelet],
+      30000,
     );
     await keepStackRulesFirst();
 
