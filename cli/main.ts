@@ -2,6 +2,7 @@
 import { runOperator } from './operator';
 import { runRollup } from './rollup';
 import { runServe } from './serve';
+import { messageOf } from '../lib/errors';
 
 const usage = `tally — distributed counters on Cassandra and Memcached
 
@@ -43,8 +44,9 @@ if (require.main === module) {
       process.exitCode = code;
     },
     (err: unknown) => {
-      const usageError = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-      process.stderr.write(`tally: ${(err as Error).message}${usageError ? '\n(see tally --help)' : ''}\n`);
+      const code = (err as { code?: unknown } | null)?.code;
+      const usageError = err instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'));
+      process.stderr.write(`tally: ${messageOf(err)}${usageError ? '\n(see tally --help)' : ''}\n`);
       process.exitCode = usageError ? 2 : 1;
     },
   );

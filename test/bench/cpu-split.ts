@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import * as os from 'node:os';
+import { messageOf } from '../../lib/errors';
 
 export interface CpuSplit {
   /** What runs where, for the report. */
@@ -54,7 +55,7 @@ export function splitCpus(cassandraPid: number, clientPids: number[]): CpuSplit 
     for (const pid of clientPids) pin(pid, clients);
   } catch (err) {
     restore();
-    return `taskset failed: ${(err as Error).message}`;
+    return `taskset failed: ${messageOf(err)}`;
   }
   return {
     description: `Cassandra on CPU ${database}, servers under test and load generator on CPU ${clients}`,

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { messageOf } from '../../lib/errors';
 
 export interface LoadResult {
   requests: number;
@@ -29,7 +30,7 @@ export async function closedLoop(
       } catch (err) {
         if (measuring) {
           errors++;
-          firstError ??= (err as Error).message;
+          firstError ??= messageOf(err);
         }
       }
     }
