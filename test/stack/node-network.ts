@@ -68,10 +68,17 @@ interface Owner {
 }
 
 function owner(): Owner | undefined {
+  let text: string;
   try {
-    return JSON.parse(fs.readFileSync(OWNER, 'utf8')) as Owner;
+    text = fs.readFileSync(OWNER, 'utf8');
   } catch {
     return undefined;
+  }
+  try {
+    return JSON.parse(text) as Owner;
+  } catch {
+    // The first version of this record held the state directory only.
+    return text.trim() ? { stateDir: text.trim(), sysctls: {} } : undefined;
   }
 }
 
@@ -85,8 +92,10 @@ function ours(o: Owner): boolean {
  */
 export function otherNodeOwner(): string | undefined {
   const o = owner();
-  if (!o || ours(o)) return undefined;
-  return isAlive(readRecordIn(o.stateDir, 'kube-apiserver')) ? o.stateDir : undefined;
+  if (o) return !ours(o) && isAlive(readRecordIn(o.stateDir, 'kube-apiserver')) ? o.stateDir : undefined;
+  // A bridge with no record is nobody's to take: left alone, and this stack runs without the node.
+  if (fs.existsSync(`/sys/class/net/${BRIDGE}`) && !hostNetworkSetUp()) return `an unknown stack (${BRIDGE} exists)`;
+  return undefined;
 }
 
 /**
@@ -195,18 +204,16 @@ function readRecordIn(dir: string, name: string): ProcessRecord | undefined {
  * otherNodeOwner): mounts under its node directory, kube-proxy's rules, the stack's chains, route and bridge. Its
  * record of the kernel settings is kept by the caller, so that this stack's `down` restores them.
  */
-async function reclaim(stale: Owner | undefined): Promise<void> {
-  say(`node: removing the node network left by a stack that is gone (${stale?.stateDir ?? 'unknown'})`);
-  if (stale) {
-    const root = path.join(stale.stateDir, 'node');
-    const mounts = fs
-      .readFileSync('/proc/self/mountinfo', 'utf8')
-      .split('\n')
-      .map((l) => l.split(' ')[4])
-      .filter((p): p is string => !!p && (p === root || p.startsWith(`${root}/`)))
-      .sort((a, b) => b.length - a.length);
-    for (const m of mounts) await run('umount', ['-l', m]).catch(() => undefined);
-  }
+async function reclaim(stale: Owner): Promise<void> {
+  say(`node: removing the node network left by a stack that is gone (${stale.stateDir})`);
+  const root = path.join(stale.stateDir, 'node');
+  const mounts = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((p): p is string => !!p && (p === root || p.startsWith(`${root}/`)))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) await run('umount', ['-l', m]).catch(() => undefined);
   const proxy = path.join(cacheDir(), 'kube', versions().KUBE_VERSION, 'bin', 'kube-proxy');
   if (fs.existsSync(proxy)) await run(proxy, ['--cleanup']).catch(() => undefined);
   await removeStackRules();
@@ -230,7 +237,7 @@ export async function setUpHostNetwork(): Promise<void> {
       );
     }
     const stale = owner();
-    if (stale || (await bridgeExists())) await reclaim(stale);
+    if (stale) await reclaim(stale);
     const routes = await run('ip', ['-4', 'route', 'show', 'table', 'all']);
     for (const cidr of [POD_CIDR, SERVICE_CIDR]) {
       if (routes.split('\n').some((l) => l.split(/\s+/).includes(cidr))) {

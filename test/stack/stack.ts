@@ -87,8 +87,28 @@ export interface UpResult {
  * Brings every component up: uses an existing service where the environment names one, keeps what an earlier `up`
  * started if it still answers, and installs and starts the rest, in parallel.
  */
-export async function up(by: 'up' | 'test' = 'up', all: Component[] = components()): Promise<UpResult> {
-  return withLock(() => upLocked(by, all));
+export async function up(by: 'up' | 'test' = 'up', all?: Component[]): Promise<UpResult> {
+  return withLock(async () => {
+    if (!all) await stopUnwantedNode();
+    return upLocked(by, all ?? components());
+  });
+}
+
+/**
+ * A node (and its DNS) that an earlier `up` started but this one does not want (TALLY_STACK_NODE=0, or another stack
+ * has the node now) is stopped first, so that kubernetes starts again without it.
+ */
+async function stopUnwantedNode(): Promise<void> {
+  if (nodeEnabled()) return;
+  const state = readState();
+  const recorded = [clusterDns, node].filter((c) => state.components[c.name]);
+  if (recorded.length === 0) return;
+  for (const c of recorded) {
+    say(`${c.name}: not wanted by this start (TALLY_STACK_NODE=0 or another stack has the node); stopping it`);
+    await stopComponent(c);
+    delete state.components[c.name];
+  }
+  writeState(state);
 }
 
 async function upLocked(by: 'up' | 'test', all: Component[]): Promise<UpResult> {
