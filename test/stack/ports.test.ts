@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { candidateRange, ephemeralRange, freePort } from './ports';
+import { candidateRange, ephemeralRange, freePort, portOr } from './ports';
 
 describe('candidateRange', () => {
   it('chooses the ports below the ephemeral range when they are the larger stretch', () => {
@@ -50,6 +50,28 @@ describe('freePort', () => {
         server.listen(port, '127.0.0.1', resolve);
       });
       await new Promise((r) => server.close(r));
+    }
+  });
+});
+
+describe('portOr', () => {
+  it('takes the previous port again once it is free, waiting while it is still held', async () => {
+    const port = await freePort();
+    const holder = net.createServer().listen(port, '127.0.0.1');
+    await new Promise((r) => holder.once('listening', r));
+    setTimeout(() => holder.close(), 500);
+    expect(await portOr(port, 5000)).toBe(port);
+  });
+
+  it('takes another port when the previous one stays held', async () => {
+    const port = await freePort();
+    const holder = net.createServer().listen(port, '127.0.0.1');
+    await new Promise((r) => holder.once('listening', r));
+    try {
+      const other = await portOr(port, 300);
+      expect(other).not.toBe(port);
+    } finally {
+      holder.close();
     }
   });
 });

@@ -70,13 +70,22 @@ export async function freePort(): Promise<number> {
 
 /**
  * The port a component had before (from its recorded endpoint) when it is free again, so that a service that died
- * comes back on its address, as a restarted node would, and its clients keep working; else a new free port.
+ * comes back on its address, as a restarted node would, and its clients keep working; else a new free port. A
+ * process killed with connections open leaves them closing for a moment (FIN_WAIT, LAST_ACK), and the port cannot
+ * be bound until they are gone: the previous port is tried for up to `waitMs` before another is taken.
  */
-export async function portOr(previous: number | undefined): Promise<number> {
-  // Not checked against handedOut: in a long-lived process (tests) this component itself was handed it before.
-  if (previous !== undefined && (await tryListen(previous)) === previous) {
-    handedOut.add(previous);
-    return previous;
+export async function portOr(previous: number | undefined, waitMs = 10_000): Promise<number> {
+  if (previous !== undefined) {
+    const deadline = Date.now() + waitMs;
+    // Not checked against handedOut: in a long-lived process (tests) this component itself was handed it before.
+    for (;;) {
+      if ((await tryListen(previous)) === previous) {
+        handedOut.add(previous);
+        return previous;
+      }
+      if (Date.now() >= deadline) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
   return freePort();
 }
