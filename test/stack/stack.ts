@@ -9,6 +9,7 @@ import { memcached } from './components/memcached';
 import { node } from './components/node';
 import { operator } from './components/operator';
 import { runtime } from './components/runtime';
+import { pidAlive, withFileLock } from './file-lock';
 import { say } from './log';
 import { ensureDir, stateDir } from './paths';
 import { nodeEnabled, nodeWanted, otherNodeOwner } from './node-network';
@@ -291,41 +292,10 @@ export async function status(): Promise<StatusLine[]> {
  * stack would otherwise each decide the other's half-started Cassandra is dead and restart it. A lock left by a
  * process that no longer exists is taken over.
  */
-async function withLock<T>(fn: () => Promise<T>): Promise<T> {
-  const lock = path.join(ensureDir(stateDir()), 'stack.lock');
-  const deadline = Date.now() + 30 * 60_000; // a first start may build Kubernetes under the lock
-  let waiting = false;
-  for (;;) {
-    try {
-      fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
-      break;
-    } catch {
-      const holder = Number(fs.readFileSync(lock, 'utf8') || NaN);
-      if (!pidAlive(holder)) {
-        fs.rmSync(lock, { force: true });
-        continue;
-      }
-      if (Date.now() > deadline) throw new Error(`the stack is locked by process ${holder} (${lock})`);
-      if (!waiting) say(`waiting for process ${holder}, which is starting or stopping the stack`);
-      waiting = true;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    fs.rmSync(lock, { force: true });
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+function withLock<T>(fn: () => Promise<T>): Promise<T> {
+  // A first start may build Kubernetes under the lock.
+  const opts = { timeoutMs: 30 * 60_000, doing: 'starting or stopping the stack' };
+  return withFileLock(path.join(ensureDir(stateDir()), 'stack.lock'), opts, fn);
 }
 
 function usersDir(): string {

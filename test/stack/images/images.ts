@@ -19,6 +19,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { withFileLock } from '../file-lock';
 import { say } from '../log';
 import { cacheDir, ensureDir, repoRoot, stackScript } from '../paths';
 import { runCommand } from '../processes';
@@ -442,39 +443,7 @@ function removeLeftovers(): void {
   }
 }
 
-async function withCacheLock<T>(fn: () => Promise<T>): Promise<T> {
-  const lock = path.join(imagesDir(), '.lock');
-  const deadline = Date.now() + 20 * 60_000;
-  let waiting = false;
-  for (;;) {
-    try {
-      fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
-      break;
-    } catch {
-      const holder = Number(fs.readFileSync(lock, 'utf8') || NaN);
-      if (!pidAlive(holder)) {
-        fs.rmSync(lock, { force: true });
-        continue;
-      }
-      if (Date.now() > deadline) throw new Error(`images: ${lock} is held by process ${holder}`);
-      if (!waiting) say(`images: waiting for process ${holder}, which is building images`);
-      waiting = true;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    fs.rmSync(lock, { force: true });
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+function withCacheLock<T>(fn: () => Promise<T>): Promise<T> {
+  const opts = { timeoutMs: 20 * 60_000, doing: 'building images', intervalMs: 500 };
+  return withFileLock(path.join(imagesDir(), '.lock'), opts, fn);
 }
