@@ -84,19 +84,18 @@ export async function dropKeyspace(client: Client, keyspace: string): Promise<vo
  * keyspaceCreated is recorded only when this call created the keyspace: an existing empty one (a DBA's) is used,
  * but never counted as Tally's to drop.
  */
+/** What ensureSchema reports before it has changed anything. */
+export function noSchemaChanges(): SchemaChanges {
+  return { keyspaceCreated: false, replicationAltered: false, replicasAdded: [], tablesCreated: [], tablesAltered: [] };
+}
+
 export async function ensureSchema(
   client: Client,
   config: NamespaceConfig,
   opts: EnsureSchemaOptions = {},
 ): Promise<SchemaChanges> {
   const { keyspace, eventsTable, rollupsTable, replication } = config.cassandra;
-  const changes: SchemaChanges = {
-    keyspaceCreated: false,
-    replicationAltered: false,
-    replicasAdded: [],
-    tablesCreated: [],
-    tablesAltered: [],
-  };
+  const changes = noSchemaChanges();
 
   const current = await readReplication(client, ident(keyspace));
   if (!current) {

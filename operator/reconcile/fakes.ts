@@ -3,7 +3,7 @@ import pino from 'pino';
 import { CRD_API_VERSION, CRD_KIND, FINALIZER } from '../../api/names';
 import type { NamespaceConfig } from '../../api/namespace-config';
 import type { CounterNamespace, CounterNamespaceStatus } from '../../api/types';
-import type { EnsureSchemaOptions, SchemaChanges } from '../../store/ensure';
+import { noSchemaChanges, type EnsureSchemaOptions, type SchemaChanges } from '../../store/ensure';
 import { KeyspaceOwnedError, RUNTIME_OWNER, claimOf, type Ownership } from '../../store/ownership';
 import { raisedReplication, sameReplication, type StoredReplication } from '../../store/replication';
 import type { OperatorConfig } from '../config';
@@ -127,13 +127,7 @@ export class FakeSchemaStore implements SchemaStore {
   ensureSchema(config: NamespaceConfig, opts: EnsureSchemaOptions): Promise<SchemaChanges> {
     this.call(`ensureSchema ${config.cassandra.keyspace}`);
     const { keyspace, replication, rollupsTable, eventsTable } = config.cassandra;
-    const changes: SchemaChanges = {
-      keyspaceCreated: false,
-      replicationAltered: false,
-      replicasAdded: [],
-      tablesCreated: [],
-      tablesAltered: [],
-    };
+    const changes = noSchemaChanges();
     let ks = this.keyspaces.get(keyspace);
     const wanted: StoredReplication =
       replication.class === 'SimpleStrategy'
