@@ -3,12 +3,14 @@
 # FOREGROUND: after writing its config the script `exec`s java, so the pid a supervisor started is Cassandra's JVM pid
 # and SIGTERM to it stops Cassandra cleanly (it drains and exits; allow ~10 s before escalating to SIGKILL).
 #
-# usage: cassandra-cmd.sh <state-dir> <native_port> <storage_port> <jmx_port>
+# usage: cassandra-cmd.sh <state-dir> <native_port> <storage_port> <jmx_port> [<cql_address>]
 #        cassandra-cmd.sh --cds-archive   (prints the class-data archive path for the JDK it would use; installer's)
 #   state-dir     created if missing; holds conf/, data/ (all of Cassandra's data), logs/system.log, tmp/
-#   native_port   CQL port on 127.0.0.1 (the driver's contact point is 127.0.0.1:<native_port>, local DC "dc1")
+#   native_port   CQL port on <cql_address> (the driver's contact point is <cql_address>:<native_port>, local DC "dc1")
 #   storage_port  inter-node (gossip) port on 127.0.0.1; unused by clients but must be free
 #   jmx_port      JMX on 127.0.0.1 (nodetool -p <jmx_port>)
+#   cql_address   the address CQL listens on (default 127.0.0.1); the stack gives the node's bridge address, where
+#                 pods reach it (only the host and the bridge can: node-network.ts)
 # env:
 #   CASSANDRA_HEAP        heap size for -Xms/-Xmx (default 1G)
 #   CASSANDRA_JAVA_HOME   JDK to use (Cassandra 5.0 runs on JDK 11 or 17 only; default: JDK 17 found on the machine)
@@ -21,7 +23,7 @@
 # very end of start-up, after "Startup complete" in system.log).
 #
 # LOCAL TEST STACK ONLY: AllowAllAuthenticator/AllowAllAuthorizer (no passwords), no fsync (unsafesystem, periodic
-# commitlog), JMX without authentication. Everything listens on 127.0.0.1 only.
+# commitlog), JMX without authentication. Everything listens on 127.0.0.1 only, CQL on <cql_address>.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -67,8 +69,8 @@ if [[ "${1:-}" == --cds-archive ]]; then
   exit 0
 fi
 
-if (( $# != 4 )); then
-  echo "usage: $(basename "$0") <state-dir> <native_port> <storage_port> <jmx_port>" >&2
+if (( $# != 4 && $# != 5 )); then
+  echo "usage: $(basename "$0") <state-dir> <native_port> <storage_port> <jmx_port> [<cql_address>]" >&2
   exit 2
 fi
 for p in "$2" "$3" "$4"; do
@@ -77,7 +79,11 @@ for p in "$2" "$3" "$4"; do
     exit 2
   fi
 done
-native_port=$2 storage_port=$3 jmx_port=$4
+native_port=$2 storage_port=$3 jmx_port=$4 cql_address=${5:-127.0.0.1}
+if ! [[ "$cql_address" =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]]; then
+  echo "cassandra-cmd.sh: not an IPv4 address: $cql_address" >&2
+  exit 2
+fi
 
 # --- State directory layout ---
 mkdir -p "$1"
@@ -100,7 +106,7 @@ seed_provider:
     parameters:
       - seeds: "127.0.0.1:$storage_port"
 listen_address: 127.0.0.1
-rpc_address: 127.0.0.1
+rpc_address: $cql_address
 storage_port: $storage_port
 native_transport_port: $native_port
 start_native_transport: true

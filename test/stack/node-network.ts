@@ -219,8 +219,19 @@ async function reclaim(stale: Owner): Promise<void> {
   await removeStackRules();
 }
 
-/** Idempotent: a second call (a restarted API server) finds everything in place and only checks it. */
-export async function setUpHostNetwork(): Promise<void> {
+let settingUp: Promise<void> | undefined;
+
+/**
+ * Idempotent: a second call (a restarted API server) finds everything in place and only checks it. Kubernetes and
+ * Cassandra (which listens on the bridge address) start in parallel and both call it: one set-up runs at a time.
+ */
+export function setUpHostNetwork(): Promise<void> {
+  const next = (settingUp ?? Promise.resolve()).catch(() => undefined).then(setUpHostNetworkOnce);
+  settingUp = next;
+  return next;
+}
+
+async function setUpHostNetworkOnce(): Promise<void> {
   ensureDir(nodeDir());
   let marker: Marker | undefined;
   try {

@@ -5,6 +5,7 @@ import { stackScript, stateDir } from '../paths';
 import { portOr } from '../ports';
 import { isAlive, logPath, runCommand, startProcess } from '../processes';
 import { waitFor } from '../wait';
+import { BRIDGE_IP, nodeEnabled, setUpHostNetwork } from '../node-network';
 
 const PROCESS = 'cassandra';
 /** The datacenter cassandra-cmd.sh names in cassandra-rackdc.properties. */
@@ -46,7 +47,15 @@ export const cassandra: Component = {
     await runCommand('bash', [stackScript('install-cassandra.sh')]);
   },
 
+  // Pods reach Cassandra on the node's bridge address (the chart expects it outside the cluster): switching restarts it.
+  fingerprint() {
+    return nodeEnabled() ? 'with-node' : '';
+  },
+
   async start(_env, previous): Promise<Endpoint> {
+    // With the node, CQL listens on the bridge address, which the host reaches too and no other interface does.
+    const host = nodeEnabled() ? BRIDGE_IP : '127.0.0.1';
+    if (host === BRIDGE_IP) await setUpHostNetwork();
     const nativePort = await portOr(previous?.ports?.native);
     const storagePort = await portOr(previous?.ports?.storage);
     const jmxPort = await portOr(previous?.ports?.jmx);
@@ -57,8 +66,9 @@ export const cassandra: Component = {
       String(nativePort),
       String(storagePort),
       String(jmxPort),
+      host,
     ]);
-    const address = `127.0.0.1:${nativePort}`;
+    const address = `${host}:${nativePort}`;
     await waitFor(
       `Cassandra to answer CQL on ${address}`,
       async () => (await cassandraVersion(address, LOCAL_DC)).startsWith('5.'),
