@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Component, Endpoint, Probe } from './component';
 import { cassandra } from './components/cassandra';
+import { cluster, setOperatorReplicas } from './components/cluster';
 import { clusterDns } from './components/dns';
 import { helm } from './components/helm';
 import { kubernetes } from './components/kubernetes';
@@ -15,14 +16,23 @@ import { ensureDir, stateDir } from './paths';
 import { nodeEnabled, nodeWanted, otherNodeOwner } from './node-network';
 import { isAlive, readRecord, stopProcess } from './processes';
 
+/** Every component, in start order; `down` stops them in reverse. */
+const ALL: Component[] = [memcached, cassandra, kubernetes, helm, node, clusterDns, operator, runtime, cluster];
+
 /**
- * In start order; `down` stops them in reverse. The node and its DNS are there unless TALLY_STACK_NODE=0 or another
- * stack on this machine runs the node, and while an earlier `up` has them recorded (so `down` and `status` see them).
+ * What this start runs. With the node (unless TALLY_STACK_NODE=0 or another stack on this machine has it): Tally in
+ * pods, installed with helm. Without it: the operator and the runtime as processes on the host.
  */
+function wanted(): Component[] {
+  const stores = [memcached, cassandra, kubernetes, helm];
+  return nodeEnabled() ? [...stores, node, clusterDns, cluster] : [...stores, operator, runtime];
+}
+
+/** What `up` runs, and what an earlier `up` recorded (so that `down` and `status` see it). */
 export function components(): Component[] {
   const recorded = readState().components;
-  const withNode = nodeEnabled() || 'node' in recorded || 'dns' in recorded;
-  return [memcached, cassandra, kubernetes, helm, ...(withNode ? [node, clusterDns] : []), operator, runtime];
+  const want = wanted();
+  return ALL.filter((c) => want.includes(c) || c.name in recorded);
 }
 
 interface ComponentState {
@@ -90,23 +100,25 @@ export interface UpResult {
  */
 export async function up(by: 'up' | 'test' = 'up', all?: Component[]): Promise<UpResult> {
   return withLock(async () => {
-    if (!all) await stopUnwantedNode();
+    if (!all) await stopUnwanted();
     return upLocked(by, all ?? components());
   });
 }
 
 /**
- * A node (and its DNS) that an earlier `up` started but this one does not want (TALLY_STACK_NODE=0, or another stack
- * has the node now) is stopped first, so that kubernetes starts again without it.
+ * What an earlier `up` started but this one does not want (TALLY_STACK_NODE=0, another stack has the node now, or the
+ * other way round) is stopped first: the node and the in-cluster Tally, or the host processes.
  */
-async function stopUnwantedNode(): Promise<void> {
-  if (nodeEnabled()) return;
+async function stopUnwanted(): Promise<void> {
   const state = readState();
-  const recorded = [clusterDns, node].filter((c) => state.components[c.name]);
-  if (recorded.length === 0) return;
-  for (const c of recorded) {
-    say(`${c.name}: not wanted by this start (TALLY_STACK_NODE=0 or another stack has the node); stopping it`);
-    await stopComponent(c);
+  const want = wanted();
+  const unwanted = [...ALL].reverse().filter((c) => state.components[c.name] && !want.includes(c));
+  if (unwanted.length === 0) return;
+  for (const c of unwanted) {
+    say(
+      `${c.name}: not wanted by this start (${nodeEnabled() ? 'the node runs Tally in pods' : 'no node'}); stopping it`,
+    );
+    if (state.components[c.name]!.managed) await stopComponent(c);
     delete state.components[c.name];
   }
   writeState(state);
@@ -127,14 +139,15 @@ async function upLocked(by: 'up' | 'test', all: Component[]): Promise<UpResult> 
     await Promise.all(toStart.map(({ component }) => component.install()));
     const env = envOf(state);
     const results = await Promise.allSettled(
-      toStart.map(async ({ component: c, previous }) => {
+      toStart.map(async ({ component: c, previous, startedBy }) => {
         say(`${c.name}: starting`);
         const endpoint = await startOrStop(c, env, previous);
         const fingerprint = c.fingerprint?.();
         state.components[c.name] = {
           managed: true,
           endpoint: fingerprint ? { ...endpoint, fingerprint } : endpoint,
-          startedBy: by,
+          // What `npm run up` started stays up after the tests, also when a test run restarted it (a new build).
+          startedBy: startedBy === 'up' ? 'up' : by,
         };
         started.push(c.name);
         say(`${c.name}: ready at ${endpoint.address}`);
@@ -182,6 +195,8 @@ interface ToStart {
   component: Component;
   /** The endpoint of an earlier start that is gone or outdated: the new start takes its ports again. */
   previous?: Endpoint;
+  /** Who started the earlier one. */
+  startedBy?: 'up' | 'test';
 }
 
 /**
@@ -225,7 +240,11 @@ async function plan(state: StackState, phase: Component[], by: 'up' | 'test'): P
       // Whatever is left of an earlier start is stopped before starting afresh.
       await stopComponent(c);
       delete state.components[c.name];
-      toStart.push({ component: c, ...(previous?.managed ? { previous: previous.endpoint } : {}) });
+      toStart.push({
+        component: c,
+        ...(previous?.managed ? { previous: previous.endpoint } : {}),
+        ...(previous?.startedBy ? { startedBy: previous.startedBy } : {}),
+      });
     }),
   );
   return toStart;
@@ -316,8 +335,12 @@ export async function releaseTestRun(all: Component[] = components()): Promise<v
     return false;
   });
   if (others.length > 0) return;
-  const byTests = Object.entries(readState().components)
+  const state = readState();
+  const byTests = Object.entries(state.components)
     .filter(([, c]) => c.managed && c.startedBy === 'test')
     .map(([name]) => name);
   if (byTests.length > 0) await down(byTests, all);
+  // The in-cluster operator that `npm run up` installed, paused while tests ran (global setup), watches again.
+  const kept = state.components[cluster.name];
+  if (kept?.managed && kept.startedBy === 'up') await setOperatorReplicas(envOf(state), 1);
 }

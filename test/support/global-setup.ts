@@ -1,6 +1,7 @@
 // Loaded before any probe starts: jest transpiles this ES-module package on first use, which blocks the event loop
 // for seconds and would make a probe that is waiting on a socket time out.
 import '@kubernetes/client-node';
+import { setOperatorReplicas } from '../stack/components/cluster';
 import { imageEnv } from '../stack/images/component';
 import { ensureImages } from '../stack/images/images';
 import { registerTestRun, releaseTestRun, up } from '../stack/stack';
@@ -21,6 +22,12 @@ export default async function globalSetup(): Promise<void> {
     throw stack.status === 'rejected' ? stack.reason : (built as PromiseRejectedResult).reason;
   }
   const [result, images] = [stack.value, built.value];
+  try {
+    await setOperatorReplicas(result.env, 0);
+  } catch (err) {
+    await releaseTestRun();
+    throw err;
+  }
   Object.assign(process.env, result.env, imageEnv(images));
   const what = result.started.length > 0 ? `started ${result.started.join(', ')}` : 'everything was already up';
   process.stderr.write(`[stack] ready for tests in ${((Date.now() - started) / 1000).toFixed(1)} s (${what})\n`);

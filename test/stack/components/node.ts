@@ -394,6 +394,17 @@ function ctr(args: string[]): Promise<string> {
   return run(path.join(containerdBinDir(), 'ctr'), ['--address', containerdSocket(), '--namespace', 'k8s.io', ...args]);
 }
 
+/**
+ * Puts an image archive (docker-archive tar) into the node's containerd unless an image of that name is there: pods
+ * can only run what is imported, nothing is ever pulled.
+ */
+export async function importImage(ref: string, tar: string): Promise<void> {
+  const present = (await ctr(['images', 'ls', '-q'])).split('\n').map((l) => l.trim());
+  // containerd names a short reference in full (docker.io/library/...): ours always carry their registry part.
+  if (present.includes(ref)) return;
+  await ctr(['images', 'import', tar]);
+}
+
 function crictl(args: string[]): Promise<string> {
   return run(crictlBin(), ['--runtime-endpoint', `unix://${containerdSocket()}`, '--timeout', '20s', ...args]);
 }
