@@ -340,7 +340,9 @@ export async function releaseTestRun(all: Component[] = components()): Promise<v
     .filter(([, c]) => c.managed && c.startedBy === 'test')
     .map(([name]) => name);
   if (byTests.length > 0) await down(byTests, all);
-  // The in-cluster operator that `npm run up` installed, paused while tests ran (global setup), watches again.
-  const kept = state.components[cluster.name];
-  if (kept?.managed && kept.startedBy === 'up') await setOperatorReplicas(envOf(state), 1);
+  // The in-cluster operator, paused while tests ran (global setup), watches again while its node stays up (a test run
+  // leaves the release in the cluster when it stops it).
+  if (state.components[cluster.name]?.managed && !byTests.includes('node')) {
+    await setOperatorReplicas(envOf(state), 1);
+  }
 }
