@@ -1,3 +1,4 @@
+import { setOperatorReplicas } from '../stack/components/cluster';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -317,6 +318,8 @@ async function main(): Promise<void> {
   say('bringing the local stack up (or using the one that is up)');
   const stack = await up();
   const env: NodeJS.ProcessEnv = { ...process.env, ...stack.env, LOG_LEVEL: 'warn' };
+  // The in-cluster operator watches every namespace: it would reconcile the operator bench's CounterNamespaces too.
+  await setOperatorReplicas(stack.env, 0);
   const namespace = `bench-${randomUUID().slice(0, 8)}`;
   const config = resolveCounterNamespace({
     apiVersion: 'tally.dev/v1alpha1',
@@ -378,6 +381,7 @@ async function main(): Promise<void> {
     if (ONLY.has('operator')) operatorResult = await benchOperator(env, client, NAMESPACES, say);
   } finally {
     await stopChild(child);
+    await setOperatorReplicas(stack.env, 1);
     await dropKeyspace(client, config.cassandra.keyspace);
     await client.shutdown();
     fs.rmSync(dir, { recursive: true, force: true });
