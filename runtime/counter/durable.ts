@@ -165,7 +165,15 @@ export abstract class DurableCounters implements CounterOps {
 
   abstract get(counter: string): Promise<CountReply>;
 
+  /** Stops the rollup queues after running the rollups that are due (see RollupQueues.stop). */
   async close(): Promise<void> {
-    await this.queues.stop();
+    const started = Date.now();
+    const { flushed, failed, dropped } = await this.queues.stop();
+    if (flushed > 0 || dropped > 0) {
+      this.log.info(
+        { flushed, failed, dropped, ms: Date.now() - started },
+        'rollup queues stopped: due rollups run, the rest left to the next read, write or sweep',
+      );
+    }
   }
 }

@@ -30,6 +30,6 @@ export interface CounterOps {
   addAndGet(req: AddRequest): Promise<CountReply>;
   get(counter: string): Promise<CountReply>;
   clear(req: ClearRequest): Promise<CountReply>;
-  /** Stops background work (rollup queues). */
+  /** Stops background work (rollup queues, after running the rollups that are due). */
   close(): Promise<void>;
 }

@@ -6,6 +6,10 @@ export class DueHeap {
     return this.items.length;
   }
 
+  clear(): void {
+    this.items.length = 0;
+  }
+
   peekDue(): number | undefined {
     return this.items[0]?.due;
   }

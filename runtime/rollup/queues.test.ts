@@ -183,3 +183,58 @@ describe('RollupQueues', () => {
     expect(runs).toBe(2);
   });
 });
+
+describe('RollupQueues.stop', () => {
+  beforeEach(() => jest.useFakeTimers({ now: T0 }));
+  afterEach(() => jest.useRealTimers());
+
+  it('runs every due rollup once, within the concurrency bound, and drops the ones not due yet', async () => {
+    const runs: string[] = [];
+    let inFlight = 0;
+    let peak = 0;
+    const queues = new RollupQueues(
+      opts({ concurrency: 2 }),
+      async (c) => {
+        peak = Math.max(peak, ++inFlight);
+        await Promise.resolve();
+        inFlight--;
+        runs.push(c);
+      },
+      {},
+      now,
+    );
+    for (const c of ['a', 'b', 'c', 'd']) queues.trigger(c, T0 - 10);
+    queues.trigger('later', T0 + 5000);
+    expect(await queues.stop()).toEqual({ flushed: 4, failed: 0, dropped: 1 });
+    expect(runs.sort()).toEqual(['a', 'b', 'c', 'd']);
+    expect(peak).toBe(2);
+    expect(queues.depth).toBe(0);
+    await advance(10_000);
+    expect(runs).toHaveLength(4);
+  });
+
+  it('reports a rollup that fails during the flush and does not retry it', async () => {
+    const runs: string[] = [];
+    const errors: string[] = [];
+    const queues = new RollupQueues(
+      opts(),
+      async (c) => {
+        runs.push(c);
+        if (c === 'bad') throw new Error('cassandra down');
+      },
+      { onError: (c) => errors.push(c) },
+      now,
+    );
+    queues.start();
+    await advance(0);
+    queues.trigger('bad');
+    queues.trigger('good');
+    expect(await queues.stop()).toEqual({ flushed: 2, failed: 1, dropped: 0 });
+    expect(errors).toEqual(['bad']);
+    expect(queues.depth).toBe(0);
+    queues.start();
+    await advance(5000);
+    expect(runs.sort()).toEqual(['bad', 'good']);
+    await queues.stop();
+  });
+});

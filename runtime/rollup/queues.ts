@@ -92,11 +92,26 @@ export class RollupQueues {
     this.loops = this.heaps.map((_, i) => this.drain(i));
   }
 
-  /** Stops taking new batches and waits for the rollups in flight. Pending triggers are dropped (not durable). */
-  async stop(): Promise<void> {
+  /**
+   * Stops taking new batches, waits for the rollups in flight, then runs once every queued rollup that is due (a
+   * shutdown leaves no due work behind; a failure is reported, not retried). One not due yet (its events not settled,
+   * or waiting out the coalesce window or a retry) is dropped, as the queues are not durable: the counter's next read
+   * or write, or the sweeper, rolls it up.
+   */
+  async stop(): Promise<{ flushed: number; failed: number; dropped: number }> {
     this.running = false;
     this.wakers.forEach((w) => w?.());
     await Promise.all(this.loops);
+    this.loops = [];
+    const now = this.now();
+    const due = [...this.pending].filter(([, at]) => at <= now).map(([counter]) => counter);
+    const dropped = this.pending.size - due.length;
+    const results = await Promise.all(due.map((counter) => this.runOne(counter)));
+    // What the flush queued again (retries, follow-ups) goes with the rest.
+    this.pending.clear();
+    this.followUps.clear();
+    for (const heap of this.heaps) heap.clear();
+    return { flushed: due.length, failed: results.filter((ok) => !ok).length, dropped };
   }
 
   private async drain(q: number): Promise<void> {
@@ -127,16 +142,19 @@ export class RollupQueues {
     }
   }
 
-  private async runOne(counter: string): Promise<void> {
+  /** Runs one rollup in a slot; false when it failed. */
+  private async runOne(counter: string): Promise<boolean> {
     await this.slots.acquire();
     // Leaving `pending` before the rollup starts lets a write that lands during it queue the next rollup.
     this.pending.delete(counter);
     const startedAt = this.now();
     const followUp = this.followUps.get(counter);
     this.followUps.delete(counter);
+    let ok = true;
     try {
       await this.rollup(counter);
     } catch (err) {
+      ok = false;
       this.events.onError?.(counter, err);
       // Cassandra down or slow is tried again; an error that says it is not retryable (a count out of range) would
       // fail the same way until the counter's next write, which triggers a rollup anyway.
@@ -149,6 +167,7 @@ export class RollupQueues {
     }
     // Writes due after this rollup started are beyond its horizon (and a write during it already queued its own).
     if (followUp !== undefined && followUp > startedAt) this.trigger(counter, followUp);
+    return ok;
   }
 
   private pruneLastRolled(): void {
