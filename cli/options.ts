@@ -3,12 +3,19 @@ export function stringOption(flag: string | undefined, envName: string, fallback
   return flag ?? process.env[envName] ?? fallback;
 }
 
-export function intOption(flag: string | undefined, envName: string, fallback: number, what: string): number {
+/** An integer from 0 to max (default 65535, a port) from the flag, else the environment variable, else fallback. */
+export function intOption(
+  flag: string | undefined,
+  envName: string,
+  fallback: number,
+  what: string,
+  max = 65535,
+): number {
   const raw = flag ?? process.env[envName];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n > 65535)
-    throw new Error(`${what} must be an integer from 0 to 65535, got "${raw}"`);
+  if (!Number.isInteger(n) || n < 0 || n > max)
+    throw new Error(`${what} must be an integer from 0 to ${max}, got "${raw}"`);
   return n;
 }
 
@@ -18,14 +25,32 @@ export function boolOption(flag: boolean | undefined, envName: string): boolean 
   return raw === '1' || raw?.toLowerCase() === 'true';
 }
 
-/** Resolves on SIGTERM (Kubernetes stopping the pod) or SIGINT (a terminal), after logging which. */
-export function untilStopSignal(log: { info(obj: object, msg: string): void }): Promise<void> {
+/**
+ * Resolves on SIGTERM (Kubernetes stopping the pod) or SIGINT (a terminal), after logging which. With onRepeat, a
+ * later SIGTERM or SIGINT is logged and handed to it (e.g. to hurry a shutdown) instead of killing the process;
+ * without it, a second signal has its default effect (it ends the process at once).
+ */
+export function untilStopSignal(
+  log: { info(obj: object, msg: string): void },
+  onRepeat?: (signal: NodeJS.Signals) => void,
+): Promise<void> {
   return new Promise((resolve) => {
-    const stop = (signal: string): void => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        log.info({ signal }, 'stop signal while shutting down');
+        onRepeat?.(signal);
+        return;
+      }
+      stopping = true;
       log.info({ signal }, 'shutting down');
+      if (!onRepeat) {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+      }
       resolve();
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
   });
 }

@@ -20,6 +20,9 @@ options (each also settable by the environment variable in brackets):
   --provision         create missing keyspaces and tables at start-up (without the operator)  [TALLY_PROVISION=true]
   --port N            HTTP port (default 8080; 0 picks a free one)                  [TALLY_PORT]
   --host ADDR         address to listen on (default 0.0.0.0)                        [TALLY_HOST]
+  --drain-seconds N   on SIGTERM, go unready at once but keep serving for N seconds, every response with
+                      Connection: close, before closing (default 5; 0: close at once; a second signal cuts
+                      it short)                                                     [TALLY_DRAIN_SECONDS]
   -h, --help          this text
 
 environment:
@@ -29,6 +32,9 @@ environment:
   CASSANDRA_REQUEST_TIMEOUT_MS             per-request timeout (default 1000)
   MEMCACHED_SERVERS         host:port[,host:port...] (BestEffort counters and the rollup cache)
   LOG_LEVEL                 trace|debug|info|warn|error (default info); logs are JSON lines on stdout`;
+
+/** An hour: longer than any sensible terminationGracePeriodSeconds. */
+const MAX_DRAIN_SECONDS = 3600;
 
 export async function runServe(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -40,6 +46,7 @@ export async function runServe(argv: string[]): Promise<number> {
       provision: { type: 'boolean' },
       port: { type: 'string' },
       host: { type: 'string' },
+      'drain-seconds': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -48,6 +55,13 @@ export async function runServe(argv: string[]): Promise<number> {
     process.stdout.write(`${serveHelp}\n`);
     return 0;
   }
+  const drainSeconds = intOption(
+    values['drain-seconds'],
+    'TALLY_DRAIN_SECONDS',
+    5,
+    '--drain-seconds',
+    MAX_DRAIN_SECONDS,
+  );
   const log = createLogger('tally-runtime');
   const source = await namespaceSource(values, log);
   const runtime = await startRuntime({
@@ -57,9 +71,12 @@ export async function runServe(argv: string[]): Promise<number> {
     provision: boolOption(values.provision, 'TALLY_PROVISION'),
     log,
   });
-  // Finish in-flight requests and rollups on SIGTERM (Kubernetes) or SIGINT (a terminal).
-  await untilStopSignal(log);
-  await runtime.close();
+  // On SIGTERM (Kubernetes) or SIGINT (a terminal): drain, finish in-flight requests and due rollups, and exit.
+  // Kubernetes takes the pod out of the Service's endpoints only some time after the SIGTERM, and kube-proxy keeps
+  // existing connections on it: the drain delay covers that time. A second signal skips the rest of the delay.
+  const hurry = new AbortController();
+  await untilStopSignal(log, () => hurry.abort());
+  await runtime.drain(drainSeconds * 1000, hurry.signal);
   return 0;
 }
 

@@ -1,9 +1,11 @@
 import { createServer, type Server } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from 'cassandra-driver';
 import { Cache, cacheSettingsFromEnv } from './cache/memcached';
 import { NamespaceRegistry } from './counter/registry';
 import { createApp, type Readiness } from './http/app';
 import { counterServer } from './http/counter-server';
+import { ConnectionDrain } from './http/drain';
 import type { NamespaceSource } from './namespace/source';
 import { createLogger, type Logger } from '../lib/log';
 import { messageOf } from '../lib/errors';
@@ -27,6 +29,18 @@ export interface Runtime {
   metrics: RuntimeMetrics;
   cassandra: Client;
   cache: Cache | undefined;
+  /**
+   * The graceful shutdown `tally serve` runs on SIGTERM. /readyz answers 503 at once, so the pod leaves the Service's
+   * endpoints, but requests are still served for delayMs, every response with `Connection: close` (clients leave
+   * their keep-alive connections after a complete response); then close(). Aborting `hurry` (a second stop signal)
+   * cuts the delay short.
+   */
+  drain(delayMs: number, hurry?: AbortSignal): Promise<void>;
+  /**
+   * Shuts down without a delay: unready, stops accepting connections, lets in-flight requests finish (with
+   * `Connection: close`), closes idle connections, flushes the rollups that are due, closes the stores. Each phase
+   * is logged with how long it took. Calling it again returns the same promise.
+   */
   close(): Promise<void>;
 }
 
@@ -61,6 +75,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     ...(opts.now ? { now: opts.now } : {}),
   });
 
+  const drain = new ConnectionDrain();
   let lastPing = { at: 0, ok: false, detail: 'not checked yet' };
   const readiness = async (): Promise<Readiness> => {
     if (Date.now() - lastPing.at > PING_EVERY_MS) {
@@ -85,11 +100,14 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
         detail: cache ? (cache.available ? 'no recent failure' : 'cooling down after a failure') : 'not configured',
       },
     };
-    return { ready: checks.cassandra!.ok && checks.namespaces!.ok, checks };
+    if (drain.draining) {
+      checks.draining = { ok: false, detail: 'draining: shutting down, still serving until the drain delay is over' };
+    }
+    return { ready: checks.cassandra!.ok && checks.namespaces!.ok && !drain.draining, checks };
   };
 
   const app = createApp({ registry, metrics, log, readiness });
-  const handler = counterServer({ registry, metrics, log, now: opts.now ?? Date.now }, app);
+  const handler = drain.wrap(counterServer({ registry, metrics, log, now: opts.now ?? Date.now }, app));
   await opts.source.start((snapshot) => void registry.apply(snapshot));
 
   const server = await new Promise<Server>((resolve, reject) => {
@@ -111,6 +129,46 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   }, 1000);
   depthTimer.unref();
 
+  /** Runs one step of the shutdown and logs it with how long it took. */
+  const phase = async (name: string, msg: string, step: () => Promise<void>): Promise<void> => {
+    const started = Date.now();
+    await step();
+    log.info({ phase: name, ms: Date.now() - started }, msg);
+  };
+  let closing: Promise<void> | undefined;
+  const closeNow = async (): Promise<void> => {
+    const started = Date.now();
+    drain.start();
+    clearInterval(depthTimer);
+    await phase('http', 'stopped accepting connections; in-flight requests finished', async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await closed;
+    });
+    await phase('namespaces', 'namespace source stopped; due rollups flushed', async () => {
+      await opts.source.stop();
+      await registry.close();
+    });
+    await phase('stores', 'Memcached and Cassandra connections closed', async () => {
+      cache?.close();
+      await cassandra.shutdown();
+    });
+    log.info({ ms: Date.now() - started }, 'tally runtime stopped');
+  };
+  const close = (): Promise<void> => (closing ??= closeNow());
+  let draining: Promise<void> | undefined;
+  const drainThenClose = async (delayMs: number, hurry?: AbortSignal): Promise<void> => {
+    drain.start();
+    log.info({ drainMs: delayMs }, 'draining: not ready, serving on with Connection: close until the delay is over');
+    const started = Date.now();
+    const hurried = await sleep(delayMs, undefined, hurry ? { signal: hurry } : {}).then(
+      () => false,
+      () => true,
+    );
+    log.info({ phase: 'drain', ms: Date.now() - started, hurried }, 'drain delay over');
+    await close();
+  };
+
   return {
     server,
     port,
@@ -118,13 +176,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     metrics,
     cassandra,
     cache,
-    async close() {
-      clearInterval(depthTimer);
-      await opts.source.stop();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await registry.close();
-      cache?.close();
-      await cassandra.shutdown();
-    },
+    drain: (delayMs, hurry) => (draining ??= closing ?? drainThenClose(delayMs, hurry)),
+    close,
   };
 }

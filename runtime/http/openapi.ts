@@ -212,7 +212,7 @@ export const openApiDocument = {
     '/healthz': { get: { summary: 'Liveness.', responses: { '200': { description: 'alive' } } } },
     '/readyz': {
       get: {
-        summary: 'Readiness: Cassandra reachable and namespaces loaded.',
+        summary: 'Readiness: Cassandra reachable, namespaces loaded, and not draining (shutting down).',
         responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } },
       },
     },
