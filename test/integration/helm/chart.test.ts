@@ -43,8 +43,13 @@ interface Container {
   resources?: { requests?: Record<string, string> };
   securityContext?: Record<string, unknown>;
 }
+interface RuntimePort {
+  port: number;
+  nodePort?: number;
+}
 interface PodSpec {
   serviceAccountName?: string;
+  terminationGracePeriodSeconds?: number;
   imagePullSecrets?: { name: string }[];
   securityContext?: Record<string, unknown>;
   containers: Container[];
@@ -291,8 +296,13 @@ describe('helm chart (helm/tally)', () => {
       expect(container(rt).command).not.toContain('--provision');
       expectSecurePod(rt);
       expectProbes(rt, 8080);
-      const svc = find(objs, 'Service', runtimeName) as unknown as { spec: { ports: { port: number }[] } };
+      // The graceful shutdown: a drain of 5 s inside a grace period of 30 s, and no preStop hook.
+      expect(podSpec(rt).terminationGracePeriodSeconds).toBe(30);
+      expect(envValue(rt, 'TALLY_DRAIN_SECONDS')).toBe('5');
+      expect(container(rt)).not.toHaveProperty('lifecycle');
+      const svc = find(objs, 'Service', runtimeName) as unknown as { spec: { ports: RuntimePort[] } };
       expect(svc.spec.ports[0]?.port).toBe(8080);
+      expect(svc.spec.ports[0]).not.toHaveProperty('nodePort');
       const pdb = find(objs, 'PodDisruptionBudget', runtimeName) as unknown as { spec: { minAvailable: number } };
       expect(pdb.spec.minAvailable).toBe(1);
     });
@@ -329,6 +339,38 @@ describe('helm chart (helm/tally)', () => {
     expect(envValue(find(objs, 'Deployment', runtimeName), 'TALLY_WATCH_NAMESPACES')).toBe('a,b');
     // One runtime replica: no PodDisruptionBudget.
     expect(ofKind(objs, 'PodDisruptionBudget')).toHaveLength(0);
+  });
+
+  it('passes the drain and grace period to the runtime Deployment', () => {
+    const rt = find(
+      render({ runtime: { drainSeconds: 0, terminationGracePeriodSeconds: 90 } }),
+      'Deployment',
+      runtimeName,
+    );
+    expect(podSpec(rt).terminationGracePeriodSeconds).toBe(90);
+    expect(envValue(rt, 'TALLY_DRAIN_SECONDS')).toBe('0');
+    expect(
+      envValue(find(render({ runtime: { drainSeconds: 20 } }), 'Deployment', runtimeName), 'TALLY_DRAIN_SECONDS'),
+    ).toBe('20');
+  });
+
+  it('renders a fixed nodePort for a NodePort or LoadBalancer Service only', () => {
+    const port = (values: object): RuntimePort | undefined =>
+      (find(render(values), 'Service', runtimeName) as unknown as { spec: { ports: RuntimePort[] } }).spec.ports[0];
+    expect(port({ runtime: { service: { type: 'NodePort', nodePort: 30080 } } })).toMatchObject({
+      port: 8080,
+      nodePort: 30080,
+    });
+    expect(port({ runtime: { service: { type: 'LoadBalancer', nodePort: 32767 } } })?.nodePort).toBe(32767);
+    // Kubernetes refuses a nodePort on a ClusterIP Service: the chart leaves it out.
+    expect(port({ runtime: { service: { type: 'ClusterIP', nodePort: 30080 } } })).not.toHaveProperty('nodePort');
+    expect(port({ runtime: { service: { type: 'NodePort' } } })).not.toHaveProperty('nodePort');
+  });
+
+  it('refuses a drain that does not end before the grace period, naming both values', () => {
+    const res = helm(templateArgs({ runtime: { drainSeconds: 30, terminationGracePeriodSeconds: 30 } }));
+    expect(res.status).not.toBe(0);
+    expect(res.stderr).toContain('runtime.drainSeconds (30) must be below runtime.terminationGracePeriodSeconds (30)');
   });
 
   it('uses external Memcached servers when the bundled one is disabled', () => {
@@ -434,6 +476,15 @@ describe('helm chart (helm/tally)', () => {
       ['an unknown key in a section', { runtime: { replica: 3 } }, 'replica'],
       ['a wrong type', { runtime: { replicas: 'two' } }, 'replicas'],
       ['a wrong type in memcached', { memcached: { enabled: 'yes' } }, 'enabled'],
+      ['a negative drainSeconds', { runtime: { drainSeconds: -1 } }, 'drainSeconds'],
+      ['a fractional drainSeconds', { runtime: { drainSeconds: 2.5 } }, 'drainSeconds'],
+      [
+        'a negative terminationGracePeriodSeconds',
+        { runtime: { terminationGracePeriodSeconds: -5 } },
+        'terminationGracePeriodSeconds',
+      ],
+      ['a nodePort outside 30000-32767', { runtime: { service: { type: 'NodePort', nodePort: 80 } } }, 'nodePort'],
+      ['a string nodePort', { runtime: { service: { type: 'NodePort', nodePort: '30080' } } }, 'nodePort'],
     ])('rejects %s, naming the key', (_what, values, key) => {
       const res = helm(templateArgs(values));
       expect(res.status).not.toBe(0);
