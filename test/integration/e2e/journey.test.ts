@@ -1,180 +1,481 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { BatchV1Api, CoreV1Api } from '@kubernetes/client-node';
-import { CONFIG_KEY, configMapName, cronJobName } from '../../../api/names';
-import { repoRoot } from '../../stack/paths';
+import { installRelease } from '../../stack/components/cluster';
+import type { BuiltImage } from '../../stack/images/images';
 import { waitFor } from '../../stack/wait';
 import { requireEnv } from '../../support/env';
-import { kubeConfig } from '../../support/kube';
-import { call, dropKeyspaces, uniqueSuffix } from '../../support/runtime-harness';
-
-/** The runtime's rollup-cache lookups for one namespace, from its /metrics (`tally_cache_requests_total`). */
-async function cacheLookups(url: string, namespace: string): Promise<{ hit: number; miss: number; error: number }> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const found = { hit: 0, miss: 0, error: 0 };
-  for (const line of text.split('\n')) {
-    const m = /^tally_cache_requests_total\{([^}]*)\} (\d+)$/.exec(line);
-    if (!m) continue;
-    const labels = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1]!, l[2]!]));
-    if (labels.namespace === namespace && labels.result! in found)
-      found[labels.result as keyof typeof found] = Number(m[2]);
-  }
-  return found;
-}
+import { kubeConfig, releaseCounterNamespaces } from '../../support/kube';
+import { dropKeyspaces, uniqueSuffix } from '../../support/runtime-harness';
+import { cassandraSettingsFromEnv, createCassandraClient } from '../../../store/client';
+import { clientScript, type LoadReport } from './client-pod';
 
 /**
- * The journey a user follows, on the local stack with the operator and the runtime running as processes (started by
- * the stack: `tally operator`, `tally serve --configmaps`, watching the `default` namespace): kubectl apply, wait for
- * Ready, count over HTTP, run the rollup CronJob's command, see this namespace's reads answered from the rollup cache,
- * delete and watch everything go.
+ * The journey a user takes, in the cluster: Tally's own images as pods on the stack's node, installed with
+ * `helm install`, a CounterNamespace in a tenant namespace, a client pod in a third namespace calling the runtime by
+ * its Service DNS name, the rollup CronJob's Job, a `helm upgrade` and a deleted runtime pod under load, deletion and
+ * `helm uninstall`. Skipped when the stack has no node (TALLY_STACK_NODE=0; never in CI).
  */
-describe('end to end: kubectl apply -> count over HTTP -> delete', () => {
-  const run = uniqueSuffix();
-  const name = `journey-${run}`;
-  const kubectl = (...args: string[]) =>
-    execFileSync('kubectl', ['--kubeconfig', requireEnv('KUBECONFIG'), ...args], { encoding: 'utf8' });
-  const url = () => requireEnv('TALLY_URL');
+const describeInCluster = process.env.TALLY_NODE_NAME ? describe : describe.skip;
 
-  afterAll(async () => {
-    spawnSync('kubectl', [
-      '--kubeconfig',
-      requireEnv('KUBECONFIG'),
-      'delete',
-      'cns',
+describeInCluster('the journey of a user, in the cluster', () => {
+  const run = uniqueSuffix();
+  const release = `j${run}`;
+  const fullname = `${release}-tally`;
+  const system = `tally-j-${run}`;
+  const tenant = `tally-jt-${run}`;
+  const apps = `tally-jc-${run}`;
+  const secret = 'tally-cassandra-credentials';
+  const cns = { eventual: `je-${run}`, bestEffort: `jb-${run}`, accurate: `ja-${run}` };
+  const keyspace = (name: string): string => `tally_${name.replace(/-/g, '_')}`;
+  const url = `http://${fullname}-runtime.${system}.svc.cluster.local:8080`;
+
+  const kubectl = (...args: string[]): string => {
+    const r = spawnSync('kubectl', ['--kubeconfig', requireEnv('KUBECONFIG'), ...args], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr.trim()}`);
+    return r.stdout;
+  };
+  const kubectlIn = (input: string, ...args: string[]): string => {
+    const r = spawnSync('kubectl', ['--kubeconfig', requireEnv('KUBECONFIG'), ...args], { encoding: 'utf8', input });
+    if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr.trim()}`);
+    return r.stdout;
+  };
+  const json = <T>(...args: string[]): T => JSON.parse(kubectl(...args, '-o', 'json')) as T;
+  const stackEnv = (): Record<string, string> => ({
+    KUBECONFIG: requireEnv('KUBECONFIG'),
+    TALLY_HELM: requireEnv('TALLY_HELM'),
+    CASSANDRA_CONTACT_POINTS: requireEnv('CASSANDRA_CONTACT_POINTS'),
+  });
+  const images = (): BuiltImage[] =>
+    ['runtime', 'operator', 'memcached'].map((name) => ({
       name,
-      '-n',
-      'default',
-      '--ignore-not-found',
-      '--wait=false',
-    ]);
-    await dropKeyspaces([`tally_${name.replace(/-/g, '_')}`]);
+      ref: requireEnv(`TALLY_IMAGE_${name.toUpperCase()}`),
+      tar: requireEnv(`TALLY_IMAGE_${name.toUpperCase()}_TAR`),
+    }));
+  /** The release's values beyond the stack's local ones (images, Cassandra): one tenant namespace, credentials. */
+  const values = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+    watchNamespaces: [tenant],
+    cassandra: { existingSecret: secret },
+    runtime: { service: { type: 'ClusterIP', nodePort: null }, ...extra },
   });
 
-  it('follows a CounterNamespace from apply to deletion', async () => {
-    const manifest = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tally-e2e-')), 'cns.yaml');
-    fs.writeFileSync(
-      manifest,
+  /** Runs the client program in the client pod and parses what it prints. */
+  const client = <T>(...args: string[]): T =>
+    JSON.parse(kubectl('exec', '-n', apps, 'client', '--', 'node', '/client/client.js', ...args)) as T;
+  const token = () => ({ token: randomUUID(), generation_time: new Date().toISOString() });
+
+  interface Pod {
+    metadata: { name: string; labels: Record<string, string>; deletionTimestamp?: string };
+    spec: {
+      securityContext?: { runAsNonRoot?: boolean };
+      containers: { name: string; securityContext?: { readOnlyRootFilesystem?: boolean; runAsNonRoot?: boolean } }[];
+    };
+    status: { phase: string; conditions?: { type: string; status: string }[] };
+  }
+  const runtimePods = (): Pod[] =>
+    json<{ items: Pod[] }>(
+      'get',
+      'pods',
+      '-n',
+      system,
+      '-l',
+      `app.kubernetes.io/instance=${release},app.kubernetes.io/component=runtime`,
+    ).items;
+  const ready = (p: Pod): boolean =>
+    p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+
+  const credentials = (namespace: string): void => {
+    // As the README says: the Secret in the release's namespace, and in each CounterNamespace's namespace for its Job.
+    // The local Cassandra has no authentication: the driver sends these only if asked.
+    kubectl(
+      'create',
+      'secret',
+      'generic',
+      secret,
+      '-n',
+      namespace,
+      '--from-literal=username=tally',
+      '--from-literal=password=local',
+    );
+  };
+
+  beforeAll(async () => {
+    for (const ns of [system, tenant, apps]) kubectl('create', 'namespace', ns);
+    credentials(system);
+    credentials(tenant);
+    await waitFor('the default ServiceAccount of the client namespace', async () => {
+      kubectl('get', 'serviceaccount', 'default', '-n', apps);
+      return true;
+    });
+  });
+
+  afterAll(async () => {
+    spawnSync(requireEnv('TALLY_HELM'), ['uninstall', release, '-n', system, '--kubeconfig', requireEnv('KUBECONFIG')]);
+    // With the operator gone, a CounterNamespace keeps its finalizer: let go of it so the namespace can go.
+    await releaseCounterNamespaces(kubeConfig(), tenant);
+    for (const ns of [apps, tenant, system])
+      spawnSync('kubectl', ['--kubeconfig', requireEnv('KUBECONFIG'), 'delete', 'namespace', ns, '--wait=false']);
+    await dropKeyspaces(Object.values(cns).map(keyspace));
+  });
+
+  it('1. helm install: operator, runtime and Memcached pods Ready, non-root, read-only root filesystem', async () => {
+    await installRelease(stackEnv(), images(), { release, namespace: system, values: values() });
+    const pods = json<{ items: Pod[] }>(
+      'get',
+      'pods',
+      '-n',
+      system,
+      '-l',
+      `app.kubernetes.io/instance=${release}`,
+    ).items;
+    const components = pods.map((p) => p.metadata.labels['app.kubernetes.io/component']);
+    expect(components.sort()).toEqual(['memcached', 'operator', 'runtime', 'runtime']);
+    expect(pods.filter(ready)).toHaveLength(4);
+    for (const p of pods) {
+      expect([p.metadata.name, p.spec.securityContext?.runAsNonRoot]).toEqual([p.metadata.name, true]);
+      expect([p.metadata.name, p.spec.containers[0]!.securityContext?.readOnlyRootFilesystem]).toEqual([
+        p.metadata.name,
+        true,
+      ]);
+    }
+    // What the container really is, asked inside it: user 10001, and the root filesystem refuses a write.
+    const pod = runtimePods()[0]!.metadata.name;
+    const inside = kubectl(
+      'exec',
+      '-n',
+      system,
+      pod,
+      '--',
+      'node',
+      '-e',
+      "let w; try { require('fs').writeFileSync('/probe', 'x'); w = 'written' } catch (e) { w = e.code } console.log(JSON.stringify({ uid: process.getuid(), write: w }))",
+    );
+    expect(JSON.parse(inside)).toEqual({ uid: 10001, write: 'EROFS' });
+
+    // The install's notes tell this user to put the credentials where the example's rollup Job runs.
+    const notes = spawnSync(
+      requireEnv('TALLY_HELM'),
+      ['get', 'notes', release, '-n', system, '--kubeconfig', requireEnv('KUBECONFIG')],
+      { encoding: 'utf8' },
+    ).stdout;
+    expect(notes).toContain(`kubectl apply -n ${tenant} -f -`);
+    expect(notes).toContain(`reads the Cassandra credentials from the Secret ${secret} there`);
+    expect(notes).not.toContain('helm pull');
+  });
+
+  it('2. kubectl apply: CounterNamespaces of all three types in a tenant namespace become Ready', () => {
+    const manifest = (name: string, counterType: string, deletionPolicy: string): string =>
       [
         'apiVersion: tally.dev/v1alpha1',
         'kind: CounterNamespace',
-        `metadata: {name: ${name}, namespace: default}`,
+        `metadata: {name: ${name}, namespace: ${tenant}}`,
         'spec:',
-        '  counterType: Eventual',
+        `  counterType: ${counterType}`,
+        '  cassandra: {replication: {class: SimpleStrategy, replicationFactor: 1}}',
         '  eventStorage: {acceptLimitSeconds: 2}',
         '  rollup: {coalesceMs: 200, settleMarginMs: 1200}',
-        '  deletionPolicy: Delete',
-      ].join('\n'),
+        `  deletionPolicy: ${deletionPolicy}`,
+      ].join('\n');
+    kubectlIn(
+      [
+        manifest(cns.eventual, 'Eventual', 'Delete'),
+        manifest(cns.bestEffort, 'BestEffort', 'Delete'),
+        manifest(cns.accurate, 'Accurate', 'Retain'),
+      ].join('\n---\n'),
+      'apply',
+      '-f',
+      '-',
     );
-    kubectl('apply', '-f', manifest);
-    kubectl('wait', '--for=condition=Ready', `cns/${name}`, '-n', 'default', '--timeout=60s');
+    kubectl(
+      'wait',
+      '-n',
+      tenant,
+      '--for=condition=Ready',
+      '--timeout=120s',
+      ...Object.values(cns).map((n) => `cns/${n}`),
+    );
+  });
 
+  it('3. a client pod in a third namespace counts through the Service DNS name, all three types', async () => {
+    kubectl('create', 'configmap', 'client', '-n', apps, `--from-literal=client.js=${clientScript()}`);
+    kubectlIn(
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'client', namespace: apps },
+        spec: {
+          terminationGracePeriodSeconds: 1,
+          securityContext: { runAsNonRoot: true, runAsUser: 10001 },
+          containers: [
+            {
+              name: 'client',
+              image: requireEnv('TALLY_IMAGE_RUNTIME'),
+              imagePullPolicy: 'Never',
+              command: ['node', '-e', 'setInterval(() => {}, 1 << 30)'],
+              volumeMounts: [{ name: 'client', mountPath: '/client' }],
+            },
+          ],
+          volumes: [{ name: 'client', configMap: { name: 'client' } }],
+        },
+      }),
+      'apply',
+      '-f',
+      '-',
+    );
+    kubectl('wait', '-n', apps, '--for=condition=Ready', 'pod/client', '--timeout=90s');
+    // The runtime learns the new namespaces from the operator's ConfigMaps: wait until it serves all three.
     await waitFor(
-      'the runtime to serve the namespace',
+      'the runtime to serve the tenant namespaces',
       async () => {
-        const list = (await (await fetch(`${url()}/v1/namespaces`)).json()) as {
-          namespaces: { name: string; ready: boolean }[];
-        };
-        return list.namespaces.some((n) => n.name === name && n.ready);
+        const replies = client<{ status: number }[]>(
+          'calls',
+          url,
+          JSON.stringify(
+            Object.values(cns).map((namespace) => ({ op: 'GetCount', body: { namespace, counter_name: 'probe' } })),
+          ),
+        );
+        return replies.every((r) => r.status === 200);
       },
-      { timeoutMs: 30_000 },
+      { timeoutMs: 60_000, intervalMs: 1000 },
     );
 
-    // Adds with retries (the same token three times), negative deltas, a clear, then more adds.
-    const counter = 'checkout';
-    const add = async (delta: number, token = { token: randomUUID(), generation_time: new Date().toISOString() }) => {
-      const reply = await call(url(), 'AddCount', {
-        namespace: name,
-        counter_name: counter,
-        delta,
-        idempotency_token: token,
+    for (const namespace of Object.values(cns)) {
+      const counter = 'checkout';
+      const retried = token();
+      const afterClear = token();
+      const add = (delta: number, t = token()) => ({
+        op: 'AddCount',
+        body: { namespace, counter_name: counter, delta, idempotency_token: t },
       });
-      expect(reply.status).toBe(200);
-      return token;
-    };
-    const retried = await add(5);
-    await add(5, retried);
-    await add(5, retried);
-    await add(-2);
-    await add(10);
-    const cleared = await call(url(), 'ClearCount', {
-      namespace: name,
-      counter_name: counter,
-      idempotency_token: { token: randomUUID(), generation_time: new Date().toISOString() },
-    });
-    expect(cleared.body.count).toBe(0);
-    // Not a wait for anything: the next adds' generation times must be later than the clear's, not the same ms.
-    await new Promise((r) => setTimeout(r, 5));
-    const retriedAfter = await add(7);
-    await add(7, retriedAfter);
-    await add(-3);
-    const expected = 4;
-
-    await waitFor(
-      'GetCount to reach the exact count after rollup',
-      async () => (await call(url(), 'GetCount', { namespace: name, counter_name: counter })).body.count === expected,
-      { timeoutMs: 30_000 },
-    );
-
-    // The rollup CronJob's command, run directly with the ConfigMap it mounts.
-    const core = kubeConfig().makeApiClient(CoreV1Api);
-    const cm = await core.readNamespacedConfigMap({ namespace: 'default', name: configMapName(name) });
-    const cj = await kubeConfig()
-      .makeApiClient(BatchV1Api)
-      .readNamespacedCronJob({ namespace: 'default', name: cronJobName(name) });
-    const container = cj.spec!.jobTemplate.spec!.template.spec!.containers[0]!;
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-e2e-cm-'));
-    fs.writeFileSync(path.join(dir, CONFIG_KEY), cm.data![CONFIG_KEY]!);
-    const mount = container.volumeMounts![0]!.mountPath;
-    const args = container.args!.map((a) => a.replace(mount, dir));
-    const env = Object.fromEntries(
-      (container.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]),
-    );
-    const sweep = spawnSync(process.execPath, [path.join(repoRoot(), 'dist', 'cli', 'main.js'), ...args], {
-      env: { ...process.env, ...env },
-      encoding: 'utf8',
-    });
-    expect(sweep.status).toBe(0);
-    expect(JSON.parse(sweep.stdout.trim())).toMatchObject({ namespace: name, failed: 0 });
-
-    // Reads are answered from the rollup cache: the checkpoint is there (the sweep and the runtime's rollups put it),
-    // so each of these reads is one cache lookup that hits, counted for this namespace alone on the runtime's
-    // /metrics (a shared memcached's own hit count would also count every other test's reads).
-    const reads = 5;
-    const before = await cacheLookups(url(), name);
-    for (let i = 0; i < reads; i++) {
-      const read = await call(url(), 'GetCount', { namespace: name, counter_name: counter });
-      expect(read.body.count).toBe(expected);
+      const before = client<{ status: number; body: { count?: number } }[]>(
+        'calls',
+        url,
+        JSON.stringify([
+          add(5, retried),
+          add(5, retried),
+          add(5, retried),
+          add(-2),
+          add(10),
+          { op: 'ClearCount', body: { namespace, counter_name: counter, idempotency_token: token() } },
+        ]),
+      );
+      expect([namespace, before.map((r) => r.status)]).toEqual([namespace, [200, 200, 200, 200, 200, 200]]);
+      expect(before[5]!.body.count).toBe(0);
+      // The next adds' generation times must be later than the clear's.
+      await new Promise((r) => setTimeout(r, 5));
+      const after = client<{ status: number; body: { count?: number } }[]>(
+        'calls',
+        url,
+        JSON.stringify([
+          add(7, { ...afterClear, generation_time: new Date().toISOString() }),
+          add(7, afterClear),
+          add(-3),
+        ]),
+      );
+      expect([namespace, after.map((r) => r.status)]).toEqual([namespace, [200, 200, 200]]);
+      await waitFor(
+        `GetCount of ${namespace} to reach the exact count`,
+        async () => {
+          const [read] = client<{ body: { count: number } }[]>(
+            'calls',
+            url,
+            JSON.stringify([{ op: 'GetCount', body: { namespace, counter_name: counter } }]),
+          );
+          // BestEffort is not idempotent (docs/api.md): each retry counts. 5+5+5-2+10, cleared, then 7+7-3.
+          return read!.body.count === (namespace === cns.bestEffort ? 11 : 4);
+        },
+        { timeoutMs: 30_000, intervalMs: 500 },
+      );
     }
-    const after = await cacheLookups(url(), name);
-    expect({ hit: after.hit - before.hit, miss: after.miss - before.miss, error: after.error - before.error }).toEqual({
-      hit: reads,
-      miss: 0,
-      error: 0,
-    });
+  });
 
-    // Delete, and watch its objects and its namespace in the runtime go.
-    kubectl('delete', 'cns', name, '-n', 'default', '--wait=true', '--timeout=60s');
+  it('4. a Job made from the rollup CronJob completes as a pod, and its summary is what it rolled up', async () => {
+    // Fresh counters the runtime has not read, so nothing rolled them up before the Job.
+    const counters = Array.from({ length: 5 }, (_, i) => `sweep-${i}`);
+    const adds = counters.flatMap((c, i) =>
+      Array.from({ length: i + 1 }, () => ({
+        op: 'AddCount',
+        body: { namespace: cns.eventual, counter_name: c, delta: 2, idempotency_token: token() },
+      })),
+    );
+    const replies = client<{ status: number }[]>('calls', url, JSON.stringify(adds));
+    expect(replies.every((r) => r.status === 200)).toBe(true);
+    // Past the accept limit and settle margin: the events are final and the sweep may roll them up.
+    await new Promise((r) => setTimeout(r, 4000));
+    const job = `sweep-${run}`;
+    kubectl('create', 'job', job, `--from=cronjob/tally-rollup-${cns.eventual}`, '-n', tenant);
+    kubectl('wait', '-n', tenant, '--for=condition=Complete', `job/${job}`, '--timeout=120s');
+    const lines = kubectl('logs', '-n', tenant, `job/${job}`).trim().split('\n');
+    const summary = lines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.namespace === cns.eventual && 'scanned' in l);
+    // The namespace's counters with events: checkout (step 3) and the five fresh ones (a read makes no row).
+    expect(summary).toMatchObject({ namespace: cns.eventual, failed: 0, errors: [] });
+    expect(summary!.scanned).toBe(counters.length + 1);
+    // The runtime rolls counters up as they are written too, so the Job may find some current already.
+    expect((summary!.rolled as number) + (summary!.current as number)).toBe(summary!.behind);
+    const reads = client<{ body: { count: number } }[]>(
+      'calls',
+      url,
+      JSON.stringify(counters.map((c) => ({ op: 'GetCount', body: { namespace: cns.eventual, counter_name: c } }))),
+    );
+    expect(reads.map((r) => r.body.count)).toEqual(counters.map((_, i) => 2 * (i + 1)));
+  });
+
+  /** Runs the client's load while `disrupt` rolls or kills runtime pods; returns what the client saw and the count. */
+  const underLoad = async (
+    counter: string,
+    disrupt: () => Promise<void>,
+  ): Promise<{ report: LoadReport; counted: number }> => {
+    const load = spawn(
+      'kubectl',
+      [
+        '--kubeconfig',
+        requireEnv('KUBECONFIG'),
+        'exec',
+        '-i',
+        '-n',
+        apps,
+        'client',
+        '--',
+        'node',
+        '/client/client.js',
+        'load',
+        url,
+        cns.accurate,
+        counter,
+        '4',
+      ],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    let err = '';
+    load.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    load.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number>((resolve) => load.once('exit', (code) => resolve(code ?? -1)));
+    await new Promise((r) => setTimeout(r, 3000));
+    await disrupt();
+    await new Promise((r) => setTimeout(r, 3000));
+    load.stdin.end();
+    const code = await exited;
+    if (code !== 0) throw new Error(`the client's load exited ${code}: ${err}`);
+    const report = JSON.parse(out) as LoadReport;
+    const [read] = client<{ body: { count: number } }[]>(
+      'calls',
+      url,
+      JSON.stringify([{ op: 'GetCount', body: { namespace: cns.accurate, counter_name: counter } }]),
+    );
+    return { report, counted: read!.body.count };
+  };
+
+  const rolledOut = async (before: string[]): Promise<void> => {
     await waitFor(
-      'the owned ConfigMap and CronJob to be garbage-collected',
+      'the runtime pods to be replaced and Ready',
       async () => {
-        const cms = await core.listNamespacedConfigMap({
-          namespace: 'default',
-          labelSelector: `tally.dev/counter-namespace=${name}`,
-        });
-        const cjs = await kubeConfig()
-          .makeApiClient(BatchV1Api)
-          .listNamespacedCronJob({ namespace: 'default', labelSelector: `tally.dev/counter-namespace=${name}` });
-        return cms.items.length === 0 && cjs.items.length === 0;
+        const pods = runtimePods();
+        const live = pods.filter((p) => !p.metadata.deletionTimestamp);
+        return (
+          live.length === 2 &&
+          live.every(ready) &&
+          live.every((p) => !before.includes(p.metadata.name)) &&
+          pods.length === 2
+        );
       },
-      { timeoutMs: 60_000 },
+      { timeoutMs: 180_000, intervalMs: 1000 },
     );
-    await waitFor(
-      'the runtime to stop serving it',
-      async () => (await call(url(), 'GetCount', { namespace: name, counter_name: counter })).status === 404,
-      { timeoutMs: 30_000 },
-    );
+  };
+
+  /** Every add acknowledged, each counted once, and not one failed attempt on the way. */
+  const expectEveryAddOnce = ({ report, counted }: { report: LoadReport; counted: number }): void => {
+    expect(report.acked).toBeGreaterThan(100);
+    const { givenUp, connectionErrors, statuses, samples } = report;
+    expect({ givenUp, connectionErrors, statuses, samples }).toEqual({
+      givenUp: 0,
+      connectionErrors: 0,
+      statuses: {},
+      samples: [],
+    });
+    expect(counted).toBe(report.acked);
+  };
+
+  it('5. helm upgrade rolls the runtime under load: every acknowledged add counted once, no connection error', async () => {
+    const before = runtimePods().map((p) => p.metadata.name);
+    const outcome = await underLoad('rolling-upgrade', async () => {
+      await installRelease(stackEnv(), images(), {
+        release,
+        namespace: system,
+        values: values({ podAnnotations: { 'tally.dev/restarted-at': new Date().toISOString() } }),
+      });
+      await rolledOut(before);
+    });
+    expectEveryAddOnce(outcome);
+  });
+
+  it('6. a runtime pod deleted under load: the same', async () => {
+    const before = runtimePods().map((p) => p.metadata.name);
+    const outcome = await underLoad('pod-deleted', async () => {
+      kubectl('delete', 'pod', before[0]!, '-n', system, '--wait=true');
+      await waitFor(
+        'a replacement runtime pod to be Ready',
+        async () => runtimePods().filter((p) => !p.metadata.deletionTimestamp && ready(p)).length === 2,
+        { timeoutMs: 120_000, intervalMs: 1000 },
+      );
+    });
+    expectEveryAddOnce(outcome);
+  });
+
+  it('7. deletion honours each deletion policy; helm uninstall leaves the CRD and the retained data', async () => {
+    const cassandra = createCassandraClient(cassandraSettingsFromEnv(process.env), {
+      applicationName: 'tally-journey',
+    });
+    const keyspaces = async (): Promise<string[]> =>
+      (await cassandra.execute('SELECT keyspace_name FROM system_schema.keyspaces')).rows.map((r) =>
+        String(r.get('keyspace_name')),
+      );
+    try {
+      kubectl('delete', 'cns', cns.eventual, cns.accurate, '-n', tenant, '--wait=true', '--timeout=90s');
+      const left = await keyspaces();
+      expect(left).not.toContain(keyspace(cns.eventual));
+      expect(left).toContain(keyspace(cns.accurate));
+      for (const name of [cns.eventual, cns.accurate]) {
+        expect(
+          kubectl(
+            'get',
+            'configmap,cronjob',
+            '-n',
+            tenant,
+            '-l',
+            `tally.dev/counter-namespace=${name}`,
+            '-o',
+            'name',
+          ).trim(),
+        ).toBe('');
+      }
+
+      const r = spawnSync(
+        requireEnv('TALLY_HELM'),
+        ['uninstall', release, '-n', system, '--wait', '--kubeconfig', requireEnv('KUBECONFIG')],
+        { encoding: 'utf8' },
+      );
+      expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+      // Pods go after their ReplicaSets, once they have drained.
+      await waitFor(
+        'the release objects and pods to be gone',
+        async () =>
+          kubectl('get', 'all', '-n', system, '-l', `app.kubernetes.io/instance=${release}`, '-o', 'name').trim() ===
+          '',
+        { timeoutMs: 60_000, intervalMs: 1000 },
+      );
+      expect(kubectl('get', 'crd', 'counternamespaces.tally.dev', '-o', 'name').trim()).toBe(
+        'customresourcedefinition.apiextensions.k8s.io/counternamespaces.tally.dev',
+      );
+      // The CounterNamespace left behind stays, as does its keyspace and the Secret the user made.
+      expect(kubectl('get', 'cns', cns.bestEffort, '-n', tenant, '-o', 'name').trim()).toBe(
+        `counternamespace.tally.dev/${cns.bestEffort}`,
+      );
+      expect(kubectl('get', 'secret', secret, '-n', system, '-o', 'name').trim()).toBe(`secret/${secret}`);
+      expect(await keyspaces()).toContain(keyspace(cns.accurate));
+    } finally {
+      await cassandra.shutdown();
+    }
   });
 });
