@@ -124,7 +124,8 @@ export async function startProcess(
     process.execPath,
     [main, 'serve', '--namespaces', dir, '--port', '0', '--host', '127.0.0.1', '--provision'],
     {
-      env: stackEnv({ LOG_LEVEL: 'info', ...env }),
+      // No drain delay by default: no load balancer sends it traffic (the drain has its own test).
+      env: stackEnv({ LOG_LEVEL: 'info', TALLY_DRAIN_SECONDS: '0', ...env }),
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
