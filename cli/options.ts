@@ -1,3 +1,5 @@
+import { parseInteger } from '../lib/env';
+
 /** Flag values fall back to environment variables, so containers can be configured either way. */
 export function stringOption(flag: string | undefined, envName: string, fallback?: string): string | undefined {
   return flag ?? process.env[envName] ?? fallback;
@@ -11,12 +13,7 @@ export function intOption(
   what: string,
   max = 65535,
 ): number {
-  const raw = flag ?? process.env[envName];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n > max)
-    throw new Error(`${what} must be an integer from 0 to ${max}, got "${raw}"`);
-  return n;
+  return parseInteger(flag ?? process.env[envName], fallback, what, 0, max);
 }
 
 export function boolOption(flag: boolean | undefined, envName: string): boolean {

@@ -1,3 +1,4 @@
+import { intFromEnv } from '../lib/env';
 import * as os from 'node:os';
 import { cassandraSettingsFromEnv, type CassandraSettings } from '../store/client';
 
@@ -44,13 +45,9 @@ export function operatorConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Ope
   if (!(PULL_POLICIES as readonly string[]).includes(pull)) {
     throw new Error(`TALLY_IMAGE_PULL_POLICY must be one of ${PULL_POLICIES.join(', ')}, got "${pull}"`);
   }
-  const int = (name: string, fallback: number, min: number): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got "${raw}"`);
-    return n;
-  };
+  // Counts and seconds: a day is more than any of them needs.
+  const int = (name: string, fallback: number, min: number, max = 86_400): number =>
+    intFromEnv(env, name, fallback, { min, max });
   return {
     cassandra: cassandraSettingsFromEnv(env),
     ...(env.TALLY_CASSANDRA_SECRET ? { cassandraSecret: env.TALLY_CASSANDRA_SECRET } : {}),
@@ -62,7 +59,7 @@ export function operatorConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Ope
     leaseNamespace: env.TALLY_LEASE_NAMESPACE ?? env.POD_NAMESPACE ?? 'default',
     leaseName: env.TALLY_LEASE_NAME ?? 'tally-operator',
     identity: env.POD_NAME ?? `${os.hostname()}-${process.pid}`,
-    port: int('TALLY_OPERATOR_PORT', 8081, 0),
+    port: int('TALLY_OPERATOR_PORT', 8081, 0, 65535),
     concurrency: int('TALLY_OPERATOR_CONCURRENCY', 4, 1),
     resyncMs: int('TALLY_RESYNC_SECONDS', 300, 1) * 1000,
     cacheSyncTimeoutMs: int('TALLY_CACHE_SYNC_TIMEOUT_SECONDS', 60, 1) * 1000,

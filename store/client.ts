@@ -1,4 +1,5 @@
 import { Client, policies, types } from 'cassandra-driver';
+import { intFromEnv } from '../lib/env';
 
 export interface CassandraSettings {
   /** host or host:port, comma-separated in CASSANDRA_CONTACT_POINTS. */
@@ -18,9 +19,7 @@ export function cassandraSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): 
   if (points.length === 0) throw new Error('CASSANDRA_CONTACT_POINTS is not set (comma-separated host:port list)');
   const localDataCenter = env.CASSANDRA_LOCAL_DC;
   if (!localDataCenter) throw new Error('CASSANDRA_LOCAL_DC is not set (the datacenter this process is in)');
-  const timeout = Number(env.CASSANDRA_REQUEST_TIMEOUT_MS ?? 1000);
-  if (!Number.isInteger(timeout) || timeout < 50)
-    throw new Error(`CASSANDRA_REQUEST_TIMEOUT_MS must be an integer >= 50, got "${env.CASSANDRA_REQUEST_TIMEOUT_MS}"`);
+  const timeout = intFromEnv(env, 'CASSANDRA_REQUEST_TIMEOUT_MS', 1000, { min: 50, max: 600_000 });
   return {
     contactPoints: points,
     localDataCenter,

@@ -1,6 +1,7 @@
 import * as memjs from 'memjs';
 import { Client } from 'memjs';
 import type { Socket } from 'node:net';
+import { intFromEnv } from '../../lib/env';
 import { messageOf } from '../../lib/errors';
 
 /** The cache is down or did not answer in time: callers fall back to Cassandra, or answer 503 (BestEffort). */
@@ -24,8 +25,8 @@ export function cacheSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Cach
   if (!servers) return undefined;
   return {
     servers,
-    timeoutMs: Number(env.MEMCACHED_TIMEOUT_MS ?? 250),
-    cooldownMs: Number(env.MEMCACHED_COOLDOWN_MS ?? 2000),
+    timeoutMs: intFromEnv(env, 'MEMCACHED_TIMEOUT_MS', 250, { min: 1, max: 60_000 }),
+    cooldownMs: intFromEnv(env, 'MEMCACHED_COOLDOWN_MS', 2000, { min: 0, max: 600_000 }),
   };
 }
 
