@@ -1,10 +1,11 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from 'cassandra-driver';
 import { Cache, cacheSettingsFromEnv } from './cache/memcached';
 import { NamespaceRegistry } from './counter/registry';
 import { createApp, type Readiness } from './http/app';
 import { counterServer } from './http/counter-server';
+import { createLimitedServer, httpLimitsFromEnv } from './http/limits';
 import { ConnectionDrain } from './http/drain';
 import type { NamespaceSource } from './namespace/source';
 import { createLogger, type Logger } from '../lib/log';
@@ -53,6 +54,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const log = opts.log ?? createLogger('tally-runtime');
   const metrics = createRuntimeMetrics();
   const cassandraSettings = cassandraSettingsFromEnv(env);
+  const httpLimits = httpLimitsFromEnv(env);
   const cassandra = createCassandraClient(cassandraSettings, { applicationName: 'tally-runtime' });
   const cacheSettings = cacheSettingsFromEnv(env);
   const cache = cacheSettings ? new Cache(cacheSettings) : undefined;
@@ -111,12 +113,10 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   await opts.source.start((snapshot) => void registry.apply(snapshot));
 
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = createServer(handler);
+    const s = createLimitedServer(handler, httpLimits);
     s.once('error', reject);
     s.listen(opts.port, opts.host ?? '0.0.0.0', () => resolve(s));
   });
-  // Longer than a load balancer's idle timeout, so it closes idle connections first.
-  server.keepAliveTimeout = 65_000;
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : opts.port;
   log.info({ port, source: opts.source.description }, 'tally runtime listening');
