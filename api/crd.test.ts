@@ -8,6 +8,7 @@ import {
   CRD_FILE,
   CROSS_FIELD_RULES,
   IMMUTABLE_FIELDS,
+  NON_INCREASING_FIELDS,
   counterNamespaceCrd,
   counterNamespaceCrdYaml,
   type ValidationRule,
@@ -226,6 +227,25 @@ describe('the CounterNamespace CRD', () => {
         fieldPath: '.keyspace',
       }),
     ]);
+  });
+
+  it('lets the accept limit go down but not up, on the defaulted field itself, and leaves the settle margin free', () => {
+    const rulesAt = (dotted: string) => nodeAt(dotted)['x-kubernetes-validations'] ?? [];
+    expect(NON_INCREASING_FIELDS.map((f) => f.field)).toEqual(['eventStorage.acceptLimitSeconds']);
+    // On the field, which is defaulted inside defaulted objects: the rule runs on every update, and removing the
+    // field puts the default back, which the rule then compares like any other value.
+    expect(nodeAt('eventStorage.acceptLimitSeconds').default).toBe(DEFAULTS.acceptLimitSeconds);
+    expect(nodeAt('eventStorage').default).toEqual({});
+    expect(rulesAt('eventStorage.acceptLimitSeconds')).toEqual([
+      {
+        rule: 'self <= oldSelf',
+        message: expect.stringMatching(
+          /^spec\.eventStorage\.acceptLimitSeconds cannot be raised: .*never be counted.*create a new CounterNamespace/,
+        ),
+      },
+    ]);
+    // A smaller settle margin moves later checkpoints only, never the accept window.
+    expect(rulesAt('rollup.settleMarginMs')).toEqual([]);
   });
 
   it('says the cross-field rules of crossFieldErrors (resolve.ts) in CEL, one rule per error', () => {

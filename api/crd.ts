@@ -36,6 +36,22 @@ export const IMMUTABLE_FIELDS: readonly { field: string; why: string }[] = [
 ];
 
 /**
+ * Spec fields that may be lowered but never raised after creation, and why. The accept limit: rollups checkpoint
+ * counters up to now − acceptLimitSeconds − settleMarginMs, so a larger limit would accept events older than
+ * checkpoints already written, and they would never be counted. (A smaller settle margin moves later checkpoints
+ * only, never the accept window: it may change.)
+ */
+export const NON_INCREASING_FIELDS: readonly { field: string; why: string }[] = [
+  {
+    field: 'eventStorage.acceptLimitSeconds',
+    why:
+      'rollups have already checkpointed times a larger limit would accept again, and events there would never be ' +
+      'counted (lowering it is fine); to accept older events, create a new CounterNamespace, with its own keyspace, ' +
+      'with the larger limit',
+  },
+];
+
+/**
  * The cross-field rules of `crossFieldErrors` in ./resolve.ts, in CEL: `at` is the object (dotted,
  * below spec) the rule sits on, `field` the property the error names. Each message is the field's name followed by
  * the message crossFieldErrors gives (a unit test holds them together).
@@ -111,6 +127,7 @@ export function counterNamespaceCrd(): object {
   // find their parents in both the old and the new object.
   const spec: Schema = { type: 'object', default: {}, ...structural(counterNamespaceSpecSchema, 'spec') };
   for (const { field, why } of IMMUTABLE_FIELDS) addImmutability(spec, field, why);
+  for (const { field, why } of NON_INCREASING_FIELDS) addNonIncreasing(spec, field, why);
   for (const { at, field, ...rule } of CROSS_FIELD_RULES) {
     const node = schemaAt(spec, at);
     if (!node.properties?.[field]) throw new Error(`spec.${at} has no property ${field}`);
@@ -249,24 +266,14 @@ function structural(source: object, path: string): Schema {
 }
 
 /**
- * Makes a spec field immutable with a transition rule. Transition rules only run when the value they sit on exists
- * in both the old and the new object, so a field that can be absent is checked from its parent, where adding or
- * removing it counts as a change too; every object above the rule must be defaulted or required, or the rule would
- * silently be skipped whenever one of them is missing.
+ * Makes a spec field immutable with a transition rule. A field that can be absent is checked from its parent, where
+ * adding or removing it counts as a change too (a rule on the field itself would not run then).
  */
 function addImmutability(spec: Schema, dotted: string, why: string): void {
-  const keys = dotted.split('.');
-  const key = keys.pop()!;
-  const parent = schemaAt(spec, keys.join('.'));
-  if (!parent.properties?.[key]) throw new Error(`spec.${dotted} is not in the schema`);
-  let node = spec;
-  for (const k of keys) {
-    if (!alwaysPresent(node, k)) throw new Error(`spec.${dotted}: spec.${k} may be absent; give it a default`);
-    node = node.properties![k]!;
-  }
+  const { parent, key, field } = transitionTarget(spec, dotted);
   const message = `spec.${dotted} is immutable: ${why}`;
   if (alwaysPresent(parent, key)) {
-    addRule(parent.properties[key], { rule: 'self == oldSelf', message });
+    addRule(field, { rule: 'self == oldSelf', message });
   } else {
     addRule(parent, {
       rule: `has(self.${key}) == has(oldSelf.${key}) && (!has(self.${key}) || self.${key} == oldSelf.${key})`,
@@ -274,6 +281,35 @@ function addImmutability(spec: Schema, dotted: string, why: string): void {
       fieldPath: `.${key}`,
     });
   }
+}
+
+/**
+ * Lets a spec field go down but not up. The field must be defaulted (and so every object above it): then the rule
+ * always runs, and removing the field, which puts the default back, counts as raising it when the default is larger.
+ */
+function addNonIncreasing(spec: Schema, dotted: string, why: string): void {
+  const { parent, key, field } = transitionTarget(spec, dotted);
+  if (!alwaysPresent(parent, key)) throw new Error(`spec.${dotted} may be absent; give it a default`);
+  addRule(field, { rule: 'self <= oldSelf', message: `spec.${dotted} cannot be raised: ${why}` });
+}
+
+/**
+ * The field a transition rule is about, its parent and its key. Transition rules only run when the value they sit on
+ * exists in both the old and the new object, so every object above the field must be defaulted or required, or the
+ * rule would silently be skipped whenever one of them is missing.
+ */
+function transitionTarget(spec: Schema, dotted: string): { parent: Schema; key: string; field: Schema } {
+  const keys = dotted.split('.');
+  const key = keys.pop()!;
+  const parent = schemaAt(spec, keys.join('.'));
+  const field = parent.properties?.[key];
+  if (!field) throw new Error(`spec.${dotted} is not in the schema`);
+  let node = spec;
+  for (const k of keys) {
+    if (!alwaysPresent(node, k)) throw new Error(`spec.${dotted}: spec.${k} may be absent; give it a default`);
+    node = node.properties![k]!;
+  }
+  return { parent, key, field };
 }
 
 /** Whether the API server always fills in `key` of an existing `node` (it is required, or defaulted). */

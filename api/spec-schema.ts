@@ -2,7 +2,7 @@
  * The CounterNamespace spec as a JSON Schema: the one source for the CRD's OpenAPI schema (crds/ is generated from
  * it), for the defaults the API server applies, and for file mode, where the runtime applies the same defaults with
  * Ajv. Every field is typed and there is no $ref; ./crd.ts makes it structural for Kubernetes (drops
- * `additionalProperties: false`, turns `propertyNames` into CEL) and adds the CEL rules (immutability, cross-field).
+ * `additionalProperties: false`, turns `propertyNames` into CEL) and adds the CEL rules (immutability, fields that may only go down, cross-field).
  */
 
 export const COUNTER_TYPES = ['BestEffort', 'Eventual', 'Accurate'] as const;
@@ -132,7 +132,7 @@ export const counterNamespaceSpecSchema = {
           maximum: 300,
           default: DEFAULTS.acceptLimitSeconds,
           description:
-            'Events older than this are rejected, so windows older than it are immutable and safe to roll up.',
+            'Events older than this are rejected, so windows older than it are immutable and safe to roll up. May be lowered, not raised, after creation (rollups have passed the times a larger limit would accept).',
         },
         maxFutureSkewSeconds: {
           type: 'integer',

@@ -369,6 +369,69 @@ describe('the CounterNamespace CRD on a real API server', () => {
       expect((await read(name)).spec).toEqual(before.spec);
     });
 
+    describe('the accept limit may go down, never up (rollups have passed the times a larger one would accept)', () => {
+      const field = 'spec.eventStorage.acceptLimitSeconds';
+      const limit = (s: CounterNamespaceSpec) => s.eventStorage.acceptLimitSeconds;
+      const setLimit = (value: number) => (s: CounterNamespaceSpec) => (s.eventStorage.acceptLimitSeconds = value);
+      const removeLimit = (s: CounterNamespaceSpec) =>
+        delete (s.eventStorage as Partial<CounterNamespaceSpec['eventStorage']>).acceptLimitSeconds;
+
+      const refusesRaising = async (name: string, change: (spec: CounterNamespaceSpec) => void) => {
+        const before = await read(name);
+        const refused = await rejection(update(name, change));
+        expect(refused.code).toBe(422);
+        expect(refused.fields).toContain(field);
+        expect(refused.message).toContain(`${field}: `);
+        expect(refused.message).toContain(`${field} cannot be raised`);
+        expect(refused.message).toContain('would never be counted');
+        expect(refused.message).toContain('create a new CounterNamespace');
+        expect((await read(name)).spec).toEqual(before.spec);
+      };
+
+      beforeAll(async () => {
+        // The probe above passes on a CRD served from before this rule existed: wait until a dry run shows it too.
+        await create(manifest('accept-probe', {}));
+        const body = await read('accept-probe');
+        setLimit(DEFAULTS.acceptLimitSeconds + 1)(body.spec);
+        const dryRun = () =>
+          custom.replaceNamespacedCustomObject({ ...where, name: 'accept-probe', body, dryRun: 'All' });
+        await waitFor(`${CRD_NAME} to serve the accept limit's transition rule`, async () => {
+          const refused = await rejection(dryRun()).catch(() => undefined);
+          return refused?.code === 422;
+        });
+      });
+
+      it('refuses raising it, saying why and what to do instead', async () => {
+        await create(manifest('accept-raised', { eventStorage: { acceptLimitSeconds: 30 } }));
+        await refusesRaising('accept-raised', setLimit(31));
+        await refusesRaising('accept-raised', setLimit(300));
+      });
+
+      it('refuses raising the default by setting it, and removing it when that puts back a larger default', async () => {
+        await create(manifest('accept-default', {}));
+        await refusesRaising('accept-default', setLimit(DEFAULTS.acceptLimitSeconds + 1));
+        await create(manifest('accept-removed', { eventStorage: { acceptLimitSeconds: 2 } }));
+        await refusesRaising('accept-removed', removeLimit);
+      });
+
+      it('accepts it unchanged beside other changes, lowered, and removed when the default is smaller', async () => {
+        const name = 'accept-lowered';
+        await create(manifest(name, { eventStorage: { acceptLimitSeconds: 30 } }));
+        const unchanged = await update(name, (s) => (s.eventStorage.retentionSeconds = 2 * 86400));
+        expect([limit(unchanged.spec), unchanged.spec.eventStorage.retentionSeconds]).toEqual([30, 2 * 86400]);
+        expect(limit((await update(name, setLimit(10))).spec)).toBe(10);
+        expect(limit((await update(name, removeLimit)).spec)).toBe(DEFAULTS.acceptLimitSeconds);
+        expect(limit((await update(name, setLimit(1))).spec)).toBe(1);
+      });
+
+      it('lets the settle margin go either way: a smaller one moves later checkpoints only, never what is accepted', async () => {
+        const name = 'settle-margin';
+        await create(manifest(name, {}));
+        expect((await update(name, (s) => (s.rollup.settleMarginMs = 500))).spec.rollup.settleMarginMs).toBe(500);
+        expect((await update(name, (s) => (s.rollup.settleMarginMs = 5000))).spec.rollup.settleMarginMs).toBe(5000);
+      });
+    });
+
     it('accepts a new retention and a new replication factor', async () => {
       const updated = await update(fixed, (s) => {
         s.eventStorage.retentionSeconds = 3 * 86400;
