@@ -63,3 +63,18 @@ export class DeltaOutOfRangeError extends CounterError {
     super(`adding ${delta} would take the count outside ±${Number.MAX_SAFE_INTEGER}`);
   }
 }
+
+/**
+ * A BestEffort counter whose stored value is not a count (something other than Tally wrote under its memcached key,
+ * or a server refused the operation on it): refused, nothing changed. ClearCount resets the counter.
+ */
+export class CountCorruptError extends CounterError {
+  readonly retryable = false;
+
+  constructor(
+    readonly counter: string,
+    detail: string,
+  ) {
+    super(`the stored value of ${counter} cannot be counted on (${detail}); ClearCount resets it`);
+  }
+}

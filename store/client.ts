@@ -66,3 +66,16 @@ export function isUnavailable(err: unknown): boolean {
     ].includes((err as { code?: number })?.code ?? -1)
   );
 }
+
+/**
+ * True when Cassandra says a table or keyspace the statement names does not exist ("table events does not exist" in
+ * 5.0, "unconfigured table" before): dropped under a running process, or not created yet. The namespace cannot be
+ * served until its schema is back, which is the operator's to do.
+ */
+export function isMissingSchema(err: unknown): boolean {
+  const e = err as { code?: number; message?: string } | undefined;
+  return (
+    e?.code === types.responseErrorCodes.invalid &&
+    /unconfigured table|(table|keyspace) \S+ does not exist/i.test(e.message ?? '')
+  );
+}

@@ -12,6 +12,23 @@ export class CacheUnavailableError extends Error {
   }
 }
 
+/**
+ * Memcached answered, and refused the operation or holds a value Tally cannot read (e.g. incr on a value that is not
+ * a number, written under our key by someone else). The server is up: no cool-down, and the error is the key's alone.
+ */
+export class CacheValueError extends Error {
+  constructor(
+    message: string,
+    readonly key: string,
+  ) {
+    super(message);
+    this.name = 'CacheValueError';
+  }
+}
+
+/** Binary-protocol status of an incr/decr on a value that is not a decimal number. */
+const STATUS_NON_NUMERIC = 0x0006;
+
 export interface CacheSettings {
   servers: string;
   /** Per-operation timeout. */
@@ -141,6 +158,8 @@ export class Cache {
         }),
       ]);
     } catch (err) {
+      // An answer about one key says nothing about the server: only a failure to get an answer starts a cool-down.
+      if (err instanceof CacheValueError) throw err;
       this.downUntil = Date.now() + this.settings.cooldownMs;
       throw new CacheUnavailableError(`memcached ${what} failed: ${messageOf(err)}`, { cause: err });
     } finally {
@@ -188,7 +207,9 @@ export class Cache {
   async readCount(key: string): Promise<bigint | undefined> {
     const raw = await this.get(key);
     if (raw === null) return undefined;
-    return BigInt(raw.toString('ascii').trim()) - COUNT_OFFSET;
+    const text = raw.toString('latin1').trim();
+    if (!/^\d{1,20}$/.test(text)) throw new CacheValueError(`the value at ${key} is not a count`, key);
+    return BigInt(text) - COUNT_OFFSET;
   }
 
   private perform(opcode: number, key: string, extras: Buffer): Promise<bigint> {
@@ -199,8 +220,11 @@ export class Cache {
     return new Promise((resolve, reject) => {
       internals.perform(key, request, seq, (err, response) => {
         if (err || !response) return reject(err ?? new Error('no response'));
-        if (response.header.status !== STATUS_OK)
-          return reject(new Error(`status ${response.header.status} for ${key}`));
+        const status = response.header.status;
+        if (status === STATUS_NON_NUMERIC)
+          return reject(new CacheValueError(`the value at ${key} is not a count`, key));
+        if (status !== STATUS_OK)
+          return reject(new CacheValueError(`memcached answered status ${status} for ${key}`, key));
         resolve(response.val.readBigUInt64BE(0));
       });
     });

@@ -1,7 +1,7 @@
 import { cacheKey } from '../cache/keys';
-import { CacheUnavailableError, type Cache } from '../cache/memcached';
+import { CacheUnavailableError, CacheValueError, type Cache } from '../cache/memcached';
 import type { NamespaceConfig } from '../../api/namespace-config';
-import { DeltaOutOfRangeError, UnavailableError } from '../errors';
+import { CountCorruptError, DeltaOutOfRangeError, UnavailableError } from '../errors';
 import type { AddRequest, ClearRequest, CounterOps, CountReply } from './types';
 
 /**
@@ -18,7 +18,7 @@ export class BestEffortCounters implements CounterOps {
     return cacheKey(this.config.cache.keyPrefix, this.config.name, 'be', counter);
   }
 
-  private async withCache<T>(op: (cache: Cache) => Promise<T>): Promise<T> {
+  private async withCache<T>(counter: string, op: (cache: Cache) => Promise<T>): Promise<T> {
     if (!this.cache)
       throw new UnavailableError(
         `namespace ${this.config.name} is BestEffort but this runtime has no memcached (MEMCACHED_SERVERS)`,
@@ -29,6 +29,7 @@ export class BestEffortCounters implements CounterOps {
     } catch (err) {
       if (err instanceof CacheUnavailableError)
         throw new UnavailableError(`memcached is unavailable: ${err.message}`, { cause: err });
+      if (err instanceof CacheValueError) throw new CountCorruptError(counter, err.message);
       throw err;
     }
   }
@@ -38,24 +39,26 @@ export class BestEffortCounters implements CounterOps {
   }
 
   async addAndGet(req: AddRequest): Promise<CountReply> {
-    const count = await this.withCache((c) =>
+    const count = await this.withCache(req.counter, (c) =>
       c.addToCount(this.key(req.counter), req.delta, this.config.cache.ttlSeconds),
     );
     if (count > BigInt(Number.MAX_SAFE_INTEGER) || count < BigInt(Number.MIN_SAFE_INTEGER)) {
       // Undo, so the stored count stays within what a JSON number can carry exactly.
-      await this.withCache((c) => c.addToCount(this.key(req.counter), -req.delta, this.config.cache.ttlSeconds));
+      await this.withCache(req.counter, (c) =>
+        c.addToCount(this.key(req.counter), -req.delta, this.config.cache.ttlSeconds),
+      );
       throw new DeltaOutOfRangeError(req.delta);
     }
     return { count: Number(count) };
   }
 
   async get(counter: string): Promise<CountReply> {
-    const count = await this.withCache((c) => c.readCount(this.key(counter)));
+    const count = await this.withCache(counter, (c) => c.readCount(this.key(counter)));
     return { count: count === undefined ? 0 : Number(count) };
   }
 
   async clear(req: ClearRequest): Promise<CountReply> {
-    await this.withCache((c) => c.delete(this.key(req.counter)));
+    await this.withCache(req.counter, (c) => c.delete(this.key(req.counter)));
     return { count: 0 };
   }
 

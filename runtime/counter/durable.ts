@@ -4,7 +4,7 @@ import type { RuntimeMetrics } from '../observability/metrics';
 import { countAsOf } from '../rollup/count';
 import { rollupCounter, settleDelayMs } from '../rollup/rollup';
 import { RollupQueues } from '../rollup/queues';
-import { isUnavailable } from '../../store/client';
+import { isMissingSchema, isUnavailable } from '../../store/client';
 import type { CounterEvent, CounterStore } from '../storage/counter-store';
 import { EventTimeRefusedError, UnavailableError } from '../errors';
 import { EventWriter } from './event-writer';
@@ -81,13 +81,20 @@ export abstract class DurableCounters implements CounterOps {
     this.queues.trigger(counter, notBeforeMs);
   }
 
-  /** Maps "Cassandra is down or slow" to UnavailableError; everything else propagates. */
+  /** Maps "Cassandra is down or slow" and "the tables are gone" to UnavailableError; everything else propagates. */
   protected async cassandra<T>(doing: string, op: () => Promise<T>): Promise<T> {
     try {
       return await op();
     } catch (err) {
       if (isUnavailable(err))
         throw new UnavailableError(`Cassandra is unavailable while ${doing}: ${messageOf(err)}`, { cause: err });
+      if (isMissingSchema(err)) {
+        throw new UnavailableError(
+          `the tables of namespace ${this.config.name} are missing (${messageOf(err)}) while ${doing}; ` +
+            'its operator creates them again',
+          { retryAfterSeconds: 30, cause: err },
+        );
+      }
       throw err;
     }
   }

@@ -1,4 +1,5 @@
 import {
+  CountCorruptError,
   CountOutOfRangeError,
   DeltaOutOfRangeError,
   EventTimeRefusedError,
@@ -18,6 +19,7 @@ describe('the error table', () => {
       NOT_FOUND: [404],
       NAMESPACE_NOT_FOUND: [404],
       COUNT_OUT_OF_RANGE: [409],
+      COUNT_CORRUPT: [409],
       PAYLOAD_TOO_LARGE: [413],
       UNSUPPORTED_ENCODING: [415],
       INTERNAL: [500],
@@ -55,6 +57,12 @@ describe('the error table', () => {
       code: 'COUNT_OUT_OF_RANGE',
       field: 'counter_name',
       message: expect.stringContaining(`the count of c is ${2n ** 60n}, outside`) as unknown,
+    });
+    expect(errorReply(new CountCorruptError('c', 'the value at k is not a count'))).toEqual({
+      status: 409,
+      code: 'COUNT_CORRUPT',
+      field: 'counter_name',
+      message: 'the stored value of c cannot be counted on (the value at k is not a count); ClearCount resets it',
     });
   });
 

@@ -1,4 +1,5 @@
 import {
+  CountCorruptError,
   CountOutOfRangeError,
   DeltaOutOfRangeError,
   EventTimeRefusedError,
@@ -60,6 +61,7 @@ const DOMAIN_ERRORS: readonly (readonly [abstract new (...args: never[]) => Erro
   [EventTimeRefusedError, { status: 400, code: 'INVALID_ARGUMENT', field: 'idempotency_token.generation_time' }],
   [DeltaOutOfRangeError, { status: 409, code: 'COUNT_OUT_OF_RANGE', field: 'delta' }],
   [CountOutOfRangeError, { status: 409, code: 'COUNT_OUT_OF_RANGE', field: 'counter_name' }],
+  [CountCorruptError, { status: 409, code: 'COUNT_CORRUPT', field: 'counter_name' }],
   [UnavailableError, { status: 503, code: 'UNAVAILABLE' }],
 ];
 

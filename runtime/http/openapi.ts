@@ -132,7 +132,8 @@ const commonErrors = {
   '404': errorResponse('The namespace is not served here.'),
   '409': errorResponse(
     'COUNT_OUT_OF_RANGE: a BestEffort add would take the count beyond ±(2^53 - 1) (refused, nothing changed), or ' +
-      'an Eventual or Accurate counter counts beyond it; ClearCount brings it back.',
+      'an Eventual or Accurate counter counts beyond it; ClearCount brings it back. COUNT_CORRUPT: the value stored ' +
+      'for a BestEffort counter is not a count (something else wrote its memcached key); ClearCount resets it.',
   ),
   '413': errorResponse('The body is larger than the limit.'),
   '503': errorResponse('A store the call needs is unavailable; retry after the Retry-After header (seconds).'),

@@ -8,11 +8,14 @@ import {
   type InProcessRuntime,
 } from '../../support/runtime-harness';
 import { waitFor } from '../../stack/wait';
+import { cacheKey } from '../../../runtime/cache/keys';
 
 const run = uniqueSuffix();
 const EV = `api-ev-${run}`;
 const AC = `api-ac-${run}`;
 const BE = `api-be-${run}`;
+/** Its events table is dropped by a test. */
+const DROPPED = `api-dr-${run}`;
 
 const token = (offsetMs = 0) => ({
   token: randomUUID(),
@@ -27,11 +30,12 @@ describe('counter HTTP API', () => {
       { name: EV, counterType: 'Eventual' },
       { name: AC, counterType: 'Accurate' },
       { name: BE, counterType: 'BestEffort' },
+      { name: DROPPED, counterType: 'Accurate' },
     ]);
   });
   afterAll(async () => {
     await rt.close();
-    await dropKeyspaces([keyspaceOf(EV), keyspaceOf(AC)]);
+    await dropKeyspaces([keyspaceOf(EV), keyspaceOf(AC), keyspaceOf(DROPPED)]);
   });
 
   describe('rejects bad requests with a 4xx and a JSON error naming what is wrong', () => {
@@ -270,6 +274,52 @@ describe('counter HTTP API', () => {
     expect((await call(rt.url, 'GetCount', c)).body.count).toBe(Number.MAX_SAFE_INTEGER);
   });
 
+  it('BestEffort: a value under its key that is not a count answers 409 COUNT_CORRUPT, only for that counter', async () => {
+    const c = { namespace: BE, counter_name: `foreign-${randomUUID()}` };
+    const cache = rt.runtime.cache!;
+    // Another client of the same memcached writes under the counter's key.
+    await cache.set(cacheKey('tally', BE, 'be', c.counter_name), 'not a number', 60);
+    for (const [op, body] of [
+      ['GetCount', c],
+      ['AddCount', { ...c, delta: 1 }],
+      ['AddAndGetCount', { ...c, delta: 1 }],
+    ] as const) {
+      const reply = await call(rt.url, op, body);
+      expect([op, reply.status, reply.body.error]).toEqual([
+        op,
+        409,
+        expect.objectContaining({ code: 'COUNT_CORRUPT', field: 'counter_name' }),
+      ]);
+    }
+    // The server answered: no cool-down, other counters count on.
+    expect(cache.available).toBe(true);
+    const other = await call(rt.url, 'AddAndGetCount', { namespace: BE, counter_name: `ok-${randomUUID()}`, delta: 2 });
+    expect([other.status, other.body.count]).toEqual([200, 2]);
+    // ClearCount resets it.
+    expect((await call(rt.url, 'ClearCount', c)).status).toBe(200);
+    expect((await call(rt.url, 'AddAndGetCount', { ...c, delta: 4 })).body.count).toBe(4);
+  });
+
+  it('a namespace whose table was dropped answers 503 UNAVAILABLE naming it, not 500', async () => {
+    const c = { namespace: DROPPED, counter_name: 'c' };
+    expect((await call(rt.url, 'AddCount', { ...c, delta: 1, idempotency_token: token() })).status).toBe(200);
+    // DDL takes longer than the runtime's request timeout.
+    await rt.runtime.cassandra.execute(`DROP TABLE ${keyspaceOf(DROPPED)}.events`, [], { readTimeout: 60_000 });
+    // An insert whose prepared statement is gone fails as "no host could run it": unavailable either way.
+    const add = await call(rt.url, 'AddCount', { ...c, delta: 1, idempotency_token: token() });
+    expect([add.status, add.body.error]).toEqual([503, expect.objectContaining({ code: 'UNAVAILABLE' })]);
+    // A read that prepares afresh hears "table events does not exist" (it answered 500).
+    const get = await call(rt.url, 'GetCount', c);
+    expect([get.status, get.body.error]).toEqual([
+      503,
+      expect.objectContaining({
+        code: 'UNAVAILABLE',
+        message: expect.stringContaining(`the tables of namespace ${DROPPED} are missing`) as unknown,
+      }),
+    ]);
+    expect(get.headers.get('retry-after')).toBe('30');
+  });
+
   it('Accurate: a count beyond ±(2^53 - 1) answers 409 COUNT_OUT_OF_RANGE, never 500 or a rounded count', async () => {
     const c = { namespace: AC, counter_name: `huge-${randomUUID()}` };
     expect((await call(rt.url, 'AddCount', { ...c, delta: Number.MAX_SAFE_INTEGER })).status).toBe(200);
@@ -290,7 +340,8 @@ describe('counter HTTP API', () => {
     const body = (await (await fetch(`${rt.url}/v1/namespaces`)).json()) as {
       namespaces: { name: string; counter_type: string; ready: boolean; config: { cassandra: { keyspace: string } } }[];
     };
-    expect(body.namespaces.map((n) => [n.name, n.counter_type, n.ready]).sort()).toEqual(
+    const listed = body.namespaces.filter((n) => n.name !== DROPPED);
+    expect(listed.map((n) => [n.name, n.counter_type, n.ready]).sort()).toEqual(
       [
         [AC, 'Accurate', true],
         [BE, 'BestEffort', true],
