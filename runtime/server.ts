@@ -63,7 +63,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   try {
     await cassandra.connect();
   } catch (err) {
-    // Not fatal: the driver reconnects, /readyz reports it and requests answer 503 until then.
+    // Not fatal: the driver reconnects, /readyz reports it (still ready) and requests answer 503 until then.
     log.error({ err: messageOf(err) }, 'cannot reach Cassandra yet');
   }
 
@@ -105,7 +105,9 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     if (drain.draining) {
       checks.draining = { ok: false, detail: 'draining: shutting down, still serving until the drain delay is over' };
     }
-    return { ready: checks.cassandra!.ok && checks.namespaces!.ok && !drain.draining, checks };
+    // Ready means "this process can answer": with Cassandra down it still answers every call (BestEffort counts, the
+    // rest a 503 with Retry-After), where an unready pod would leave clients with connection errors.
+    return { ready: checks.namespaces!.ok && !drain.draining, checks };
   };
 
   const app = createApp({ registry, metrics, log, readiness });
