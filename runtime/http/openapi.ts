@@ -213,7 +213,8 @@ export const openApiDocument = {
     '/healthz': { get: { summary: 'Liveness.', responses: { '200': { description: 'alive' } } } },
     '/readyz': {
       get: {
-        summary: 'Readiness: Cassandra reachable, namespaces loaded, and not draining (shutting down).',
+        summary:
+          'Readiness: namespaces loaded and not draining (shutting down); the stores are reported in the checks.',
         responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } },
       },
     },
