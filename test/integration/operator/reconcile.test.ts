@@ -4,16 +4,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { BatchV1Api, CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import * as yaml from 'js-yaml';
-import pino from 'pino';
 import type { Client } from 'cassandra-driver';
 import { CONFIG_KEY, FINALIZER, configMapName, cronJobName } from '../../../api/names';
 import type { CounterNamespace } from '../../../api/types';
 import type { OperatorConfig } from '../../../operator/config';
 import { KubeClient } from '../../../operator/kube-api';
-import { Reconciler } from '../../../operator/reconcile/reconciler';
 import { rollupArgs } from '../../../operator/reconcile/cronjob';
 import type { ReconcileResult } from '../../../operator/reconcile/step';
-import { cassandraSchemaStore } from '../../../operator/schema-store';
 import { validateNamespaceConfig } from '../../../api/resolve';
 import { cassandraSettingsFromEnv, createCassandraClient } from '../../../store/client';
 import { dropKeyspace } from '../../../store/ensure';
@@ -23,8 +20,7 @@ import { createNamespace, customObjects, deleteNamespace, installCrd, kubeConfig
 import { waitFor } from '../../stack/wait';
 import { stackEnv, uniqueSuffix } from '../../support/runtime-harness';
 import { TcpProxy } from '../../support/tcp-proxy';
-
-const GROUP = { group: 'tally.dev', version: 'v1alpha1', plural: 'counternamespaces' };
+import { GROUP, createCounterNamespace, reconcileToRest, reconcilerOn, stackOperatorConfig } from './reconcile-support';
 
 /** The reconciler, driven step by step against the real API server, Cassandra and controller-manager. */
 describe('reconciling a CounterNamespace', () => {
@@ -36,37 +32,14 @@ describe('reconciling a CounterNamespace', () => {
   let operator: OperatorConfig;
   const keyspaces: string[] = [];
 
-  const reconcilerWith = (client: Client) =>
-    new Reconciler({
-      kube,
-      schema: cassandraSchemaStore(client),
-      operator,
-      log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
-      get: (n, name) => kube.getCounterNamespace(n, name),
-    });
-
-  /** Reconciles until the result is done (or a non-short requeue), as the work queue would. */
-  async function reconcile(name: string, client: Client = cassandra, namespace = ns): Promise<ReconcileResult> {
-    let result: ReconcileResult = { kind: 'done' };
-    for (let i = 0; i < 10; i++) {
-      result = await reconcilerWith(client).reconcile(`${namespace}/${name}`);
-      if (result.kind === 'done' || result.kind === 'error' || (result.kind === 'requeue' && result.afterMs > 10_000))
-        return result;
-      await new Promise((r) => setTimeout(r, result.kind === 'requeue' ? result.afterMs : 0));
-    }
-    return result;
-  }
+  const reconcile = (name: string, client: Client = cassandra, namespace = ns): Promise<ReconcileResult> =>
+    reconcileToRest(reconcilerOn(kube, client, operator), `${namespace}/${name}`);
 
   const get = (name: string, namespace = ns) => kube.getCounterNamespace(namespace, name) as Promise<CounterNamespace>;
   const condition = (cns: CounterNamespace, type: string) => cns.status?.conditions?.find((c) => c.type === type);
 
-  async function create(name: string, spec: Record<string, unknown>, namespace = ns): Promise<CounterNamespace> {
-    return (await customObjects(kc).createNamespacedCustomObject({
-      ...GROUP,
-      namespace,
-      body: { apiVersion: 'tally.dev/v1alpha1', kind: 'CounterNamespace', metadata: { name }, spec },
-    })) as CounterNamespace;
-  }
+  const create = (name: string, spec: Record<string, unknown>, namespace = ns) =>
+    createCounterNamespace(kc, namespace, name, spec);
 
   async function patchSpec(name: string, spec: Record<string, unknown>): Promise<void> {
     const { PatchStrategy, setHeaderOptions } = await import('@kubernetes/client-node');
@@ -84,20 +57,7 @@ describe('reconciling a CounterNamespace', () => {
     cassandra = createCassandraClient(cassandraSettingsFromEnv(stackEnv()));
     await cassandra.connect();
     kube = new KubeClient(kc);
-    operator = {
-      cassandra: cassandraSettingsFromEnv(stackEnv()),
-      memcachedServers: stackEnv().MEMCACHED_SERVERS!,
-      runtimeImage: 'tally-runtime:test',
-      imagePullPolicy: 'IfNotPresent',
-      imagePullSecrets: ['regcred'],
-      watchNamespaces: [],
-      leaseNamespace: 'default',
-      leaseName: 'unused',
-      identity: 'test',
-      port: 0,
-      concurrency: 1,
-      resyncMs: 300_000,
-    };
+    operator = stackOperatorConfig({ imagePullSecrets: ['regcred'] });
   });
   afterAll(async () => {
     await deleteNamespace(kc, ns, false);
