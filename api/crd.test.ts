@@ -65,6 +65,7 @@ const fullStatus: Complete<CounterNamespaceStatus> = {
     },
   ],
   keyspace: 'ks',
+  createdKeyspace: 'ks',
   eventsTable: 'events',
   rollupsTable: 'rollups',
   configMapName: 'cm',

@@ -65,6 +65,11 @@ export const counterNamespaceStatusSchema = {
       'x-kubernetes-list-map-keys': ['type'],
     },
     keyspace: { type: 'string', description: 'The Cassandra keyspace in use.' },
+    createdKeyspace: {
+      type: 'string',
+      description:
+        'The keyspace this CounterNamespace found missing and created: recorded before CREATE KEYSPACE, so it stays its own to drop (deletionPolicy Delete) even when the operator stopped before the rollups table recorded the owner.',
+    },
     eventsTable: { type: 'string', description: 'The event-log table in the keyspace.' },
     rollupsTable: { type: 'string', description: 'The rollups table in the keyspace.' },
     configMapName: {

@@ -8,7 +8,7 @@ import {
   type SchemaChanges,
 } from '../store/ensure';
 import type { Ownership } from '../store/ownership';
-import { readOwnership } from '../store/system-schema';
+import { keyspaceTables, readOwnership } from '../store/system-schema';
 
 /**
  * The Cassandra schema operations the reconcile steps make, in one place: the seam between them and the keyspace
@@ -19,6 +19,8 @@ export interface SchemaStore {
   setOwnership(config: NamespaceConfig, ownership: Ownership): Promise<void>;
   ensureSchema(config: NamespaceConfig, opts: EnsureSchemaOptions): Promise<SchemaChanges>;
   dropKeyspace(keyspace: string): Promise<void>;
+  /** The keyspace's tables, undefined when it does not exist. */
+  keyspaceTables(keyspace: string): Promise<string[] | undefined>;
   /** Whether every Cassandra node has the same schema version: DDL is safe only then. */
   schemaAgreement(): Promise<boolean>;
 }
@@ -29,6 +31,7 @@ export function cassandraSchemaStore(client: Client): SchemaStore {
     setOwnership: (config, ownership) => setOwnership(client, config, ownership),
     ensureSchema: (config, opts) => ensureSchema(client, config, opts),
     dropKeyspace: (keyspace) => dropKeyspace(client, keyspace),
+    keyspaceTables: (keyspace) => keyspaceTables(client, keyspace),
     // Metadata.checkSchemaAgreement exists in cassandra-driver 4.x but is missing from its type declarations.
     schemaAgreement: () =>
       (client.metadata as unknown as { checkSchemaAgreement(): Promise<boolean> }).checkSchemaAgreement(),

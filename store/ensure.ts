@@ -19,6 +19,7 @@ import {
   ownerComment,
   ownershipOf,
   type CounterNamespaceRef,
+  type KeyspaceCreationRecord,
   type Ownership,
 } from './ownership';
 import { raisedReplication, sameReplication } from './replication';
@@ -45,6 +46,8 @@ export interface EnsureSchemaOptions {
   ownerName?: string;
   /** The owning CounterNamespace, so a later claimant can check whether it still exists. */
   counterNamespace?: CounterNamespaceRef;
+  /** Where the caller records that it creates the keyspace; without one, a crash before the rollups table loses it. */
+  creation?: KeyspaceCreationRecord;
 }
 
 /** DDL waits for the schema to settle on every node: far slower than a read or a write. */
@@ -72,6 +75,11 @@ export async function dropKeyspace(client: Client, keyspace: string): Promise<vo
   await ddl(client, dropKeyspaceCql(keyspace), `dropping keyspace ${keyspace}`);
 }
 
+/** What ensureSchema reports before it has changed anything. */
+export function noSchemaChanges(): SchemaChanges {
+  return { keyspaceCreated: false, replicationAltered: false, replicasAdded: [], tablesCreated: [], tablesAltered: [] };
+}
+
 /**
  * Creates the namespace's keyspace and tables when missing and brings changed settings (replication, retention) in
  * line. Idempotent: a second call with the same config changes nothing. Bucket sizes are part of the data layout
@@ -81,14 +89,9 @@ export async function dropKeyspace(client: Client, keyspace: string): Promise<vo
  * before anything is altered, and the owner is read back. A keyspace holding tables but no Tally rollups table, a
  * rollups table Tally did not make, or (when `opts.owner` is given) another owner, ends the call with a
  * KeyspaceOwnedError before any ALTER; the loser of two callers racing for a new keyspace ends the same way.
- * keyspaceCreated is recorded only when this call created the keyspace: an existing empty one (a DBA's) is used,
- * but never counted as Tally's to drop.
+ * keyspaceCreated is recorded only when this call created the keyspace, or `opts.creation` says an earlier one did:
+ * an existing empty one (a DBA's) is used, but never counted as Tally's to drop.
  */
-/** What ensureSchema reports before it has changed anything. */
-export function noSchemaChanges(): SchemaChanges {
-  return { keyspaceCreated: false, replicationAltered: false, replicasAdded: [], tablesCreated: [], tablesAltered: [] };
-}
-
 export async function ensureSchema(
   client: Client,
   config: NamespaceConfig,
@@ -99,6 +102,7 @@ export async function ensureSchema(
 
   const current = await readReplication(client, ident(keyspace));
   if (!current) {
+    await opts.creation?.creating();
     await ddl(client, createKeyspaceCql(config), `creating keyspace ${keyspace}`);
     changes.keyspaceCreated = true;
   }
@@ -115,7 +119,8 @@ export async function ensureSchema(
       owner: opts.owner ?? RUNTIME_OWNER,
       ...(opts.ownerName ? { name: opts.ownerName } : {}),
       ...(opts.counterNamespace ? { counterNamespace: opts.counterNamespace } : {}),
-      keyspaceCreated: changes.keyspaceCreated,
+      // An earlier call may have created it and stopped (a crash, a failed CREATE TABLE) before this table.
+      keyspaceCreated: changes.keyspaceCreated || ((await opts.creation?.wasCreating()) ?? false),
     };
     await ddl(
       client,

@@ -87,4 +87,13 @@ describe('mayDrop', () => {
     expect(mayDrop(claimOf(created, 'uid-2', 'rollups'))).toEqual({ drop: false, why: 'it belongs to uid-1' });
     expect(mayDrop(claimOf(undefined, 'uid-1', 'rollups'))).toEqual({ drop: false, why: 'it has no Tally tables' });
   });
+
+  it('drops a keyspace without tables only when the claimant recorded creating it, and nothing else on that ground', () => {
+    expect(mayDrop(claimOf(undefined, 'uid-1', 'rollups'), true)).toEqual({ drop: true });
+    // Once a rollups table exists, what it records decides.
+    const other = { owner: 'uid-2', keyspaceCreated: true };
+    expect(mayDrop(claimOf(other, 'uid-1', 'rollups'), true)).toEqual({ drop: false, why: 'it belongs to uid-2' });
+    const found = { owner: 'uid-1', keyspaceCreated: false };
+    expect(mayDrop(claimOf(found, 'uid-1', 'rollups'), true)).toMatchObject({ drop: false });
+  });
 });

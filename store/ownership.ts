@@ -90,11 +90,27 @@ export function claimOf(ownership: Ownership | undefined, claimant: string | und
 }
 
 /**
- * Whether deleting its claimant may drop the keyspace: only when the claimant owns it and created it, so a keyspace
- * a DBA made, or another CounterNamespace, is never dropped.
+ * Where a claimant durably records that it is creating a keyspace (the operator: its CounterNamespace's status).
+ * Keyspaces have no comment, so from CREATE KEYSPACE until the rollups table records the owner nothing in Cassandra
+ * says who made the keyspace: a crash or a failed CREATE TABLE in between would leave one the claimant created looking
+ * like one it found. A keyspace that still holds no table and that the claimant recorded creating is its own, and
+ * created by it; one holding tables it did not make is not.
  */
-export function mayDrop(claim: Claim): { drop: true } | { drop: false; why: string } {
-  if (claim.kind === 'unclaimed') return { drop: false, why: 'it has no Tally tables' };
+export interface KeyspaceCreationRecord {
+  /** Records that the claimant found the keyspace missing and is creating it: called right before CREATE KEYSPACE. */
+  creating(): Promise<void>;
+  /** Whether creating() was recorded for this keyspace (by an earlier call: the record must outlive a crash). */
+  wasCreating(): Promise<boolean>;
+}
+
+/**
+ * Whether deleting its claimant may drop the keyspace: only when the claimant owns it and created it, so a keyspace
+ * a DBA made, or another CounterNamespace, is never dropped. `createdAndEmpty`: the keyspace holds no table and the
+ * claimant recorded creating it (KeyspaceCreationRecord), so it stopped before the rollups table was made.
+ */
+export function mayDrop(claim: Claim, createdAndEmpty = false): { drop: true } | { drop: false; why: string } {
+  if (claim.kind === 'unclaimed')
+    return createdAndEmpty ? { drop: true } : { drop: false, why: 'it has no Tally tables' };
   if (claim.kind !== 'ours') return { drop: false, why: claim.why };
   if (!claim.ownership.keyspaceCreated) return { drop: false, why: 'this CounterNamespace did not create it' };
   return { drop: true };

@@ -42,6 +42,12 @@ export async function tableNames(client: Client, keyspace: string): Promise<stri
   return rs.rows.map((r) => r.get('table_name') as string);
 }
 
+/** The tables of a keyspace, or undefined when there is no such keyspace. */
+export async function keyspaceTables(client: Client, keyspace: string): Promise<string[] | undefined> {
+  if (!(await readReplication(client, keyspace))) return undefined;
+  return tableNames(client, keyspace);
+}
+
 /** Who owns a namespace's tables, or undefined when its rollups table does not exist (yet). */
 export async function readOwnership(client: Client, config: NamespaceConfig): Promise<Ownership | undefined> {
   const table = await readTable(client, config.cassandra.keyspace, config.cassandra.rollupsTable);

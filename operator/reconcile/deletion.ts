@@ -5,12 +5,14 @@ import { messageOf, whileDoing } from '../../lib/errors';
 import { whileCalling } from '../../lib/kube/request';
 import { claimOf, mayDrop } from '../../store/ownership';
 import { condition, type ReconcileContext } from './context';
+import { keyspaceCreation } from './schema';
 import { Continue, Done, failed, type StepResult } from './step';
 
 /**
  * Deletion comes first and never waits for readiness. Retain: let go at once. Delete: drop the keyspace if and only
- * if this CounterNamespace created it (recorded in the rollups table comment), then let go. With Cassandra down the
- * drop is retried with backoff and the object says why it is still there.
+ * if this CounterNamespace created it (recorded in the rollups table comment, or, before that table exists, in
+ * status.createdKeyspace), then let go. With Cassandra down the drop is retried with backoff and the object says why
+ * it is still there.
  */
 export async function handleDeletion(ctx: ReconcileContext): Promise<StepResult> {
   const { cns } = ctx;
@@ -21,7 +23,13 @@ export async function handleDeletion(ctx: ReconcileContext): Promise<StepResult>
     try {
       const config = resolveCounterNamespace(cns);
       const { keyspace, rollupsTable } = config.cassandra;
-      const verdict = mayDrop(claimOf(await ctx.schema.readOwnership(config), cns.metadata.uid, rollupsTable));
+      const claim = claimOf(await ctx.schema.readOwnership(config), cns.metadata.uid, rollupsTable);
+      // No rollups table: the operator may have stopped between creating the keyspace and its first table.
+      const createdAndEmpty =
+        claim.kind === 'unclaimed' &&
+        (await ctx.schema.keyspaceTables(keyspace))?.length === 0 &&
+        (await keyspaceCreation(ctx, keyspace).wasCreating());
+      const verdict = mayDrop(claim, createdAndEmpty);
       if (verdict.drop) {
         await ctx.schema.dropKeyspace(keyspace);
         await ctx.event('Normal', EventReason.KeyspaceDropped, `dropped keyspace ${keyspace} (deletionPolicy Delete)`);

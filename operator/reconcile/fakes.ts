@@ -72,7 +72,8 @@ export class FakeKubeApi implements KubeApi {
     this.statusWrites.push(copy(status));
     const stored = this.objects.get(`${cns.metadata.namespace}/${cns.metadata.name}`);
     if (stored) {
-      stored.status = copy(status);
+      // A merge patch, as KubeClient sends: fields the patch does not name stay.
+      stored.status = { ...stored.status, ...copy(status) };
       stored.metadata.resourceVersion = String(++this.version);
     }
     return Promise.resolve();
@@ -105,6 +106,11 @@ export class FakeSchemaStore implements SchemaStore {
   readonly calls: string[] = [];
   /** While set, every call fails with it (Cassandra down). */
   down: Error | undefined;
+  /**
+   * Runs once, right after an ensureSchema creates a keyspace, before any table: a test fails the call there (CREATE
+   * TABLE failed) or never lets it return (the operator was killed).
+   */
+  afterCreateKeyspace: (() => Promise<void>) | undefined;
   agreement = true;
 
   private call(what: string): void {
@@ -124,7 +130,7 @@ export class FakeSchemaStore implements SchemaStore {
     return Promise.resolve();
   }
 
-  ensureSchema(config: NamespaceConfig, opts: EnsureSchemaOptions): Promise<SchemaChanges> {
+  async ensureSchema(config: NamespaceConfig, opts: EnsureSchemaOptions): Promise<SchemaChanges> {
     this.call(`ensureSchema ${config.cassandra.keyspace}`);
     const { keyspace, replication, rollupsTable, eventsTable } = config.cassandra;
     const changes = noSchemaChanges();
@@ -137,22 +143,26 @@ export class FakeSchemaStore implements SchemaStore {
             ...Object.fromEntries(Object.entries(replication.dataCenters).map(([d, n]) => [d, String(n)])),
           };
     if (!ks) {
+      await opts.creation?.creating();
       ks = { replication: wanted };
       this.keyspaces.set(keyspace, ks);
       changes.keyspaceCreated = true;
+      const hook = this.afterCreateKeyspace;
+      this.afterCreateKeyspace = undefined;
+      await hook?.();
     }
     if (!ks.ownership) {
       ks.ownership = {
         owner: opts.owner ?? RUNTIME_OWNER,
         ...(opts.ownerName ? { name: opts.ownerName } : {}),
         ...(opts.counterNamespace ? { counterNamespace: opts.counterNamespace } : {}),
-        keyspaceCreated: changes.keyspaceCreated,
+        keyspaceCreated: changes.keyspaceCreated || ((await opts.creation?.wasCreating()) ?? false),
       };
       changes.tablesCreated.push(rollupsTable);
     }
     const claim = claimOf(ks.ownership, opts.owner, rollupsTable);
     if (claim.kind === 'taken' || claim.kind === 'adoptable') {
-      return Promise.reject(new KeyspaceOwnedError(keyspace, claim.why, claim.ownership));
+      throw new KeyspaceOwnedError(keyspace, claim.why, claim.ownership);
     }
     if (!sameReplication(ks.replication, replication)) {
       changes.replicationAltered = true;
@@ -162,13 +172,23 @@ export class FakeSchemaStore implements SchemaStore {
     if (ks.retentionSeconds === undefined) changes.tablesCreated.push(eventsTable);
     else if (ks.retentionSeconds !== config.eventStorage.retentionSeconds) changes.tablesAltered.push(eventsTable);
     ks.retentionSeconds = config.eventStorage.retentionSeconds;
-    return Promise.resolve(changes);
+    return changes;
   }
 
   dropKeyspace(keyspace: string): Promise<void> {
     this.call(`dropKeyspace ${keyspace}`);
     this.keyspaces.delete(keyspace);
     return Promise.resolve();
+  }
+
+  keyspaceTables(keyspace: string): Promise<string[] | undefined> {
+    this.call(`keyspaceTables ${keyspace}`);
+    const ks = this.keyspaces.get(keyspace);
+    if (!ks) return Promise.resolve(undefined);
+    return Promise.resolve([
+      ...(ks.ownership ? ['rollups'] : []),
+      ...(ks.retentionSeconds !== undefined ? ['events'] : []),
+    ]);
   }
 
   schemaAgreement(): Promise<boolean> {

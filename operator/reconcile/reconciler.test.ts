@@ -1,5 +1,5 @@
 import { ApiException } from '@kubernetes/client-node';
-import { ConditionType, Reason } from '../../api/conditions';
+import { ConditionType, EventReason, Reason } from '../../api/conditions';
 import { FINALIZER } from '../../api/names';
 import type { CounterNamespace } from '../../api/types';
 import { specOrMetadataChanged } from '../../lib/kube/predicates';
@@ -29,11 +29,13 @@ describe('Reconciler: the checklist over fake Kubernetes and Cassandra', () => {
   const stored = (): CounterNamespace => kube.stored(counterNamespace('orders'));
   const conditionOf = (type: string) => stored().status?.conditions?.find((c) => c.type === type);
 
-  it('takes a new CounterNamespace to Ready in one reconcile, writing status once', async () => {
+  it('takes a new CounterNamespace to Ready in one reconcile, writing status at the end (and, first, that it creates the keyspace)', async () => {
     expect(await reconciler.reconcile(KEY)).toEqual({ kind: 'done' });
     const cns = stored();
     expect(cns.metadata.finalizers).toEqual([FINALIZER]);
-    expect(kube.statusWrites).toHaveLength(1);
+    expect(kube.statusWrites).toHaveLength(2);
+    expect(kube.statusWrites[0]).toEqual({ createdKeyspace: 'tally_orders' });
+    expect(cns.status?.createdKeyspace).toBe('tally_orders');
     expect(cns.status?.observedGeneration).toBe(1);
     expect(cns.status?.conditions?.map((c) => [c.type, c.status, c.reason])).toEqual([
       [ConditionType.Ready, 'True', Reason.Ready],
@@ -83,7 +85,7 @@ describe('Reconciler: the checklist over fake Kubernetes and Cassandra', () => {
         queued = true;
     }
     expect(reconciles).toBe(2); // the finalizer is a metadata change; the status write is not
-    expect(kube.statusWrites).toHaveLength(1); // the second reconcile found nothing to write
+    expect(kube.statusWrites).toHaveLength(2); // the keyspace record and the status; the second reconcile wrote none
     expect(conditionOf(ConditionType.Ready)?.status).toBe('True');
   });
 
@@ -124,7 +126,30 @@ describe('Reconciler: the checklist over fake Kubernetes and Cassandra', () => {
     expect(schema.calls).toEqual([]);
   });
 
+  it('creates no keyspace when it cannot record that it creates one, saying so on Ready', async () => {
+    const err = apiError(500, 'etcdserver: request timed out');
+    kube.failures.patchStatus = [err];
+    const result = await reconciler.reconcile(KEY);
+    expect(result.kind).toBe('error');
+    const error = (result as { error: Error }).error;
+    expect(error.message).toBe(
+      'while recording that this object creates keyspace tally_orders: HTTP 500: etcdserver: request timed out',
+    );
+    expect(error.cause).toBe(err);
+    expect(schema.keyspaces.has('tally_orders')).toBe(false);
+    expect(conditionOf(ConditionType.Ready)).toMatchObject({
+      status: 'False',
+      reason: Reason.ReconcileFailed,
+      message: error.message,
+    });
+    expect(stored().status?.createdKeyspace).toBeUndefined();
+  });
+
   it('retries when the status cannot be written, but not when the object is gone meanwhile', async () => {
+    await reconciler.reconcile(KEY);
+    const changed = stored();
+    changed.metadata.generation = 2;
+    kube.put(changed);
     const err = apiError(500, 'etcdserver: request timed out');
     kube.failures.patchStatus = [err];
     const result = await reconciler.reconcile(KEY);
@@ -136,7 +161,7 @@ describe('Reconciler: the checklist over fake Kubernetes and Cassandra', () => {
 
     kube.failures.patchStatus = [apiError(404, 'not found')];
     const cns = stored();
-    cns.metadata.generation = 2;
+    cns.metadata.generation = 3;
     kube.put(cns);
     expect(await reconciler.reconcile(KEY)).toEqual({ kind: 'done' });
   });
@@ -158,5 +183,98 @@ describe('Reconciler: the checklist over fake Kubernetes and Cassandra', () => {
     expect(stored().metadata.finalizers).toEqual([]);
     expect(kube.statusWrites).toHaveLength(writes);
     expect(schema.calls).toEqual([]); // Retain (the default): Cassandra is not asked
+  });
+});
+
+describe('Reconciler: a keyspace it created stays its own after a stop between CREATE KEYSPACE and the tables', () => {
+  let kube: FakeKubeApi;
+  let schema: FakeSchemaStore;
+  const reconcilerReading = (get: (namespace: string, name: string) => Promise<CounterNamespace | undefined>) =>
+    new Reconciler({ kube, schema, operator: operatorConfig(), log: silentLog, get });
+  /** A (re)started operator, reading what the "API server" has now. */
+  const operator = () => reconcilerReading((namespace, name) => kube.getCounterNamespace(namespace, name));
+  beforeEach(() => {
+    kube = new FakeKubeApi();
+    schema = new FakeSchemaStore();
+    kube.put(counterNamespace('orders', { deletionPolicy: 'Delete' }));
+  });
+  const stored = (): CounterNamespace => kube.stored(counterNamespace('orders'));
+
+  /** Starts a reconcile and kills it right after CREATE KEYSPACE: it never returns, nor writes anything more. */
+  async function killedAfterCreateKeyspace(): Promise<void> {
+    let reached!: () => void;
+    const atKill = new Promise<void>((resolve) => (reached = resolve));
+    schema.afterCreateKeyspace = () => {
+      reached();
+      return new Promise<void>(() => undefined);
+    };
+    void operator().reconcile(KEY);
+    await atKill;
+    // What a killed operator leaves: the keyspace with no table, and the record written before CREATE KEYSPACE.
+    expect(schema.keyspaces.get('tally_orders')).toEqual({ replication: expect.any(Object) });
+    expect(stored().status).toEqual({ createdKeyspace: 'tally_orders' });
+  }
+
+  async function deleteAndReconcile(): Promise<void> {
+    const cns = stored();
+    cns.metadata.deletionTimestamp = new Date();
+    kube.put(cns);
+    expect(await operator().reconcile(KEY)).toEqual({ kind: 'done' });
+    expect(stored().metadata.finalizers).toEqual([]);
+  }
+  const dropped = () => kube.events.filter((e) => e.reason === EventReason.KeyspaceDropped).map((e) => e.message);
+
+  it('killed after CREATE KEYSPACE: the next operator records that it created the keyspace, and Delete drops it', async () => {
+    await killedAfterCreateKeyspace();
+    expect(await operator().reconcile(KEY)).toEqual({ kind: 'done' });
+    expect(schema.keyspaces.get('tally_orders')?.ownership).toMatchObject({
+      owner: 'uid-orders',
+      keyspaceCreated: true,
+    });
+    await deleteAndReconcile();
+    expect(schema.keyspaces.has('tally_orders')).toBe(false);
+    expect(dropped()).toEqual(['dropped keyspace tally_orders (deletionPolicy Delete)']);
+  });
+
+  it('killed after CREATE KEYSPACE, then deleted before any other reconcile: Delete still drops the empty keyspace', async () => {
+    await killedAfterCreateKeyspace();
+    await deleteAndReconcile();
+    expect(schema.keyspaces.has('tally_orders')).toBe(false);
+    expect(dropped()).toEqual(['dropped keyspace tally_orders (deletionPolicy Delete)']);
+  });
+
+  it('CREATE TABLE failed: the retry asks the API server when its copy of the object predates the record', async () => {
+    schema.afterCreateKeyspace = () => Promise.reject(new Error('CREATE TABLE timed out'));
+    expect((await operator().reconcile(KEY)).kind).toBe('error');
+    // An informer that has not seen the record yet.
+    const lagging = reconcilerReading(async (namespace, name) => {
+      const cns = await kube.getCounterNamespace(namespace, name);
+      delete cns?.status?.createdKeyspace;
+      return cns;
+    });
+    expect(await lagging.reconcile(KEY)).toEqual({ kind: 'done' });
+    expect(schema.keyspaces.get('tally_orders')?.ownership?.keyspaceCreated).toBe(true);
+  });
+
+  it('still never counts as created, nor drops, an empty keyspace someone else made before it looked', async () => {
+    schema.keyspaces.set('tally_orders', { replication: { class: 'SimpleStrategy', replication_factor: '1' } });
+    expect(await operator().reconcile(KEY)).toEqual({ kind: 'done' });
+    expect(stored().status?.createdKeyspace).toBeUndefined();
+    expect(schema.keyspaces.get('tally_orders')?.ownership?.keyspaceCreated).toBe(false);
+    await deleteAndReconcile();
+    expect(schema.keyspaces.has('tally_orders')).toBe(true);
+    expect(kube.events.map((e) => e.message)).toContain(
+      'kept keyspace tally_orders: this CounterNamespace did not create it',
+    );
+  });
+
+  it('keeps, with Delete, an empty keyspace it never recorded creating (another object was making it)', async () => {
+    schema.keyspaces.set('tally_orders', { replication: { class: 'SimpleStrategy', replication_factor: '1' } });
+    const cns = stored();
+    cns.metadata.finalizers = [FINALIZER];
+    kube.put(cns);
+    await deleteAndReconcile();
+    expect(schema.keyspaces.has('tally_orders')).toBe(true);
+    expect(kube.events.map((e) => e.message)).toEqual(['kept keyspace tally_orders: it has no Tally tables']);
   });
 });

@@ -36,7 +36,8 @@ export interface ReconcilerDeps {
 /**
  * Reconciles one CounterNamespace: level-triggered (it never asks what event woke it) and idempotent (a second run
  * with nothing changed writes nothing). Status is written once, through the status subresource, and only when it
- * changed, so a Ready object's reconcile settles instead of waking itself up.
+ * changed, so a Ready object's reconcile settles instead of waking itself up; the one exception is
+ * status.createdKeyspace, written on its own before CREATE KEYSPACE (keyspaceCreation in ./schema.ts).
  */
 export class Reconciler {
   constructor(private readonly deps: ReconcilerDeps) {}

@@ -1,10 +1,16 @@
 import { ConditionType, EventReason, Reason } from '../../api/conditions';
 import { ConfigError, resolveCounterNamespace } from '../../api/resolve';
 import { messageOf, whileDoing } from '../../lib/errors';
-import { errorMessage } from '../../lib/kube/request';
+import { errorMessage, whileCalling } from '../../lib/kube/request';
 import type { NamespaceConfig } from '../../api/namespace-config';
 import type { SchemaChanges } from '../../store/ensure';
-import { KeyspaceOwnedError, claimOf, type CounterNamespaceRef, type Ownership } from '../../store/ownership';
+import {
+  KeyspaceOwnedError,
+  claimOf,
+  type CounterNamespaceRef,
+  type KeyspaceCreationRecord,
+  type Ownership,
+} from '../../store/ownership';
 import { condition, conditionChanges, type ReconcileContext } from './context';
 import { Continue, Done, failed, requeueAfter, type StepResult } from './step';
 
@@ -62,7 +68,11 @@ export async function ensureKeyspaceAndTables(ctx: ReconcileContext): Promise<St
     try {
       // Refuses (before any ALTER) a keyspace with tables that are not Tally's, and the loser of two
       // CounterNamespaces racing for one new keyspace: whichever created the rollups table owns it.
-      changes = await ctx.schema.ensureSchema(config, { owner: ctx.cns.metadata.uid!, ...ownerOf(ctx) });
+      changes = await ctx.schema.ensureSchema(config, {
+        owner: ctx.cns.metadata.uid!,
+        ...ownerOf(ctx),
+        creation: keyspaceCreation(ctx, keyspace),
+      });
     } catch (err) {
       if (err instanceof KeyspaceOwnedError) return await conflict(ctx, keyspace, err.why);
       throw err;
@@ -71,8 +81,48 @@ export async function ensureKeyspaceAndTables(ctx: ReconcileContext): Promise<St
     settleConditions(ctx, config, changes);
     return Continue;
   } catch (err) {
+    if (err instanceof CreationRecordFailed) {
+      condition(ctx, ConditionType.KeyspaceReady, 'Unknown', Reason.ReconcileFailed, err.error.message);
+      return failed(err.error);
+    }
     return cassandraDown(ctx, `provisioning keyspace ${keyspace}`, err);
   }
+}
+
+/** A Kubernetes call of keyspaceCreation failed: reported as that, not as Cassandra being down. */
+class CreationRecordFailed extends Error {
+  constructor(readonly error: Error) {
+    super(error.message, { cause: error });
+    this.name = 'CreationRecordFailed';
+  }
+}
+
+/**
+ * This CounterNamespace's record that it creates its keyspace: status.createdKeyspace, written on its own right
+ * before CREATE KEYSPACE (the status write at the end of the reconcile may never come: a crash), and read back from
+ * the API server when the object at hand lacks it (the informer's copy may predate the write).
+ */
+export function keyspaceCreation(ctx: ReconcileContext, keyspace: string): KeyspaceCreationRecord {
+  const { namespace, name, uid } = ctx.cns.metadata;
+  return {
+    creating: async () => {
+      try {
+        await ctx.kube.patchStatus(ctx.cns, { createdKeyspace: keyspace });
+      } catch (err) {
+        throw new CreationRecordFailed(whileCalling(`recording that this object creates keyspace ${keyspace}`, err));
+      }
+      ctx.status.createdKeyspace = keyspace;
+    },
+    wasCreating: async () => {
+      if (ctx.cns.status?.createdKeyspace === keyspace) return true;
+      try {
+        const live = await ctx.kube.getCounterNamespace(namespace!, name!);
+        return live?.metadata.uid === uid && live?.status?.createdKeyspace === keyspace;
+      } catch (err) {
+        throw new CreationRecordFailed(whileCalling(`reading whether this object created keyspace ${keyspace}`, err));
+      }
+    },
+  };
 }
 
 /** How this CounterNamespace is recorded as a keyspace's owner, besides its uid. */
