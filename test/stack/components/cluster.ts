@@ -1,19 +1,15 @@
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import * as yaml from 'js-yaml';
 import type { Component, Endpoint, Probe } from '../component';
 import { imageEnv } from '../images/component';
 import { ensureImages, imageSpecs, planImages, type BuiltImage } from '../images/images';
 import { say, StackError } from '../log';
 import { ensureDir, repoRoot, stateDir } from '../paths';
-import { BRIDGE_IP } from '../node-network';
+import { BRIDGE_IP, run } from '../node-network';
 import { waitFor } from '../wait';
 import { importImage } from './node';
 import { EXAMPLES_NAMESPACE } from './runtime';
-
-const execFileAsync = promisify(execFile);
 
 /** Where `npm run up` installs Tally: release `tally` in namespace `tally`, as the README's install section does. */
 export const RELEASE = 'tally';
@@ -26,17 +22,6 @@ export const RUNTIME_NODE_PORT = 30080;
 
 export function chartDir(): string {
   return path.join(repoRoot(), 'helm', 'tally');
-}
-
-/** Runs a command and returns its stdout; a failure names the command and carries its stderr. */
-export async function run(command: string, args: string[], timeoutMs = 300_000): Promise<string> {
-  try {
-    const { stdout } = await execFileAsync(command, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
-    return stdout;
-  } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new StackError(`${path.basename(command)} ${args.join(' ')}: ${(e.stderr || e.message).trim()}`);
-  }
 }
 
 /** The chart values for the local cluster: the images built here (never pulled), Cassandra on the bridge address. */
