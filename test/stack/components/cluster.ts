@@ -2,8 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as yaml from 'js-yaml';
 import type { Component, Endpoint, Probe } from '../component';
-import { imageEnv } from '../images/component';
-import { ensureImages, imageSpecs, planImages, type BuiltImage } from '../images/images';
+import { clusterImageRefs, imageEnv } from '../images/component';
+import { ensureImages, type BuiltImage } from '../images/images';
 import { say, StackError } from '../log';
 import { ensureDir, repoRoot, stateDir } from '../paths';
 import { BRIDGE_IP, run } from '../node-network';
@@ -39,6 +39,11 @@ export function localValues(images: Record<string, string>, cassandra: string): 
     },
     memcached: { image: image(images.TALLY_IMAGE_MEMCACHED!) },
   };
+}
+
+/** kubectl against the stack's cluster. */
+function kubectlFor(kubeconfig: string): (...args: string[]) => Promise<string> {
+  return (...args) => run('kubectl', ['--kubeconfig', kubeconfig, ...args]);
 }
 
 /** The CounterNamespaces in examples/, by name. */
@@ -117,12 +122,7 @@ export const cluster: Component = {
   },
 
   // New images (a change of the product or its Dockerfile) upgrade the release.
-  fingerprint() {
-    return planImages(imageSpecs())
-      .filter((p) => p.tar)
-      .map((p) => p.ref)
-      .join(' ');
-  },
+  fingerprint: clusterImageRefs,
 
   stop: () => Promise.resolve(false),
 
@@ -132,7 +132,7 @@ export const cluster: Component = {
     }
     const started = Date.now();
     const built = await ensureImages();
-    const kubectl = (...args: string[]): Promise<string> => run('kubectl', ['--kubeconfig', env.KUBECONFIG!, ...args]);
+    const kubectl = kubectlFor(env.KUBECONFIG);
     // The CRD as the README installs it (helm installs crds/ only on a first install and never upgrades it).
     await kubectl('apply', '--server-side', '--force-conflicts', '-f', path.join(repoRoot(), 'crds'));
     say(`tally: helm upgrade --install ${RELEASE} (namespace ${RELEASE_NAMESPACE}) with the local images`);
@@ -180,8 +180,8 @@ export async function setOperatorReplicas(env: Record<string, string | undefined
   if (!env.TALLY_RELEASE || !env.KUBECONFIG) return;
   const ns = env.TALLY_RELEASE_NAMESPACE ?? RELEASE_NAMESPACE;
   const deployment = `deployment/${env.TALLY_RELEASE}-operator`;
-  const kubectl = (...args: string[]): Promise<string> =>
-    run('kubectl', ['--kubeconfig', env.KUBECONFIG!, '-n', ns, ...args]);
+  const inNs = kubectlFor(env.KUBECONFIG);
+  const kubectl = (...args: string[]): Promise<string> => inNs('-n', ns, ...args);
   await kubectl('scale', deployment, `--replicas=${replicas}`);
   await kubectl('rollout', 'status', deployment, '--timeout=120s');
   if (replicas === 0) {
