@@ -4,6 +4,9 @@ import { RollupCache } from '../runtime/cache/rollup-cache';
 import { readNamespaceFiles } from '../runtime/namespace/file-source';
 import { sweep, type SweepSummary } from '../runtime/rollup/sweeper';
 import { cassandraSettingsFromEnv, createCassandraClient } from '../store/client';
+import { measureClockOffset } from '../store/clock';
+import { ClockGuard } from '../runtime/clock/clock-guard';
+import { createLogger } from '../lib/log';
 import { CounterStore } from '../runtime/storage/counter-store';
 import { stringOption } from './options';
 import { messageOf } from '../lib/errors';
@@ -49,17 +52,22 @@ export async function runRollup(argv: string[]): Promise<number> {
     (c) => c.counterType !== 'BestEffort' && (wanted.length === 0 || wanted.includes(c.name)),
   );
 
-  const client = createCassandraClient(cassandraSettingsFromEnv(), { applicationName: 'tally-rollup' });
+  const settings = cassandraSettingsFromEnv();
+  const client = createCassandraClient(settings, { applicationName: 'tally-rollup' });
+  const clock = new ClockGuard({ measure: () => measureClockOffset(client), log: createLogger('tally-rollup') });
   const cacheSettings = cacheSettingsFromEnv();
   const cache = cacheSettings ? new Cache(cacheSettings) : undefined;
   let failed = 0;
   try {
     await client.connect();
+    await clock.measureNow();
     for (const config of configs) {
       let summary: SweepSummary;
       try {
         summary = await sweep(new CounterStore(client, config), cache ? new RollupCache(cache, config) : undefined, {
           concurrency: config.rollup.concurrency,
+          clock,
+          requestTimeoutMs: settings.requestTimeoutMs,
         });
       } catch (err) {
         process.stdout.write(`${JSON.stringify({ namespace: config.name, error: messageOf(err) })}\n`);

@@ -32,6 +32,16 @@ export class UnavailableError extends CounterError {
   }
 }
 
+/**
+ * This process's clock is not known to be close enough to Cassandra's for the namespace: it neither accepts events
+ * nor writes checkpoints until it is (runtime/clock/clock-guard.ts). Other processes may serve the call meanwhile.
+ */
+export class ClockUntrustedError extends UnavailableError {
+  constructor(message: string) {
+    super(message, { retryAfterSeconds: 5 });
+  }
+}
+
 /** An event time (a token's generation time) outside what the namespace accepts now. */
 export class EventTimeRefusedError extends CounterError {
   readonly retryable = false;

@@ -12,6 +12,9 @@ import { createLogger, type Logger } from '../lib/log';
 import { messageOf } from '../lib/errors';
 import { createRuntimeMetrics, type RuntimeMetrics } from './observability/metrics';
 import { cassandraSettingsFromEnv, createCassandraClient } from '../store/client';
+import { measureClockOffset } from '../store/clock';
+import { ClockGuard } from './clock/clock-guard';
+import { clockOffsetBoundMs } from './rollup/rollup';
 
 export interface RuntimeOptions {
   source: NamespaceSource;
@@ -67,8 +70,18 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     log.error({ err: messageOf(err) }, 'cannot reach Cassandra yet');
   }
 
+  const now = opts.now ?? Date.now;
+  const clock = new ClockGuard({
+    measure: () => measureClockOffset(cassandra, now),
+    log,
+    gauges: { offset: metrics.clockOffset, uncertainty: metrics.clockOffsetUncertainty },
+    now,
+  });
+  await clock.start();
+
   const registry = new NamespaceRegistry({
     cassandra,
+    clock,
     cache,
     metrics,
     log,
@@ -77,6 +90,18 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     ...(opts.now ? { now: opts.now } : {}),
   });
 
+  // Reported, not required (the process still serves reads and BestEffort): the tightest bound of the namespaces.
+  const clockCheck = (): { ok: boolean; detail: string } => {
+    const bounds = registry
+      .list()
+      .filter((s) => s.config.counterType !== 'BestEffort')
+      .map((s) => ({ name: s.config.name, ms: clockOffsetBoundMs(s.config, cassandraSettings.requestTimeoutMs) }))
+      .sort((a, b) => a.ms - b.ms);
+    const tightest = bounds[0];
+    return tightest
+      ? clock.check(tightest.ms, `the ${tightest.ms} ms bound of namespace ${tightest.name}`)
+      : clock.check(Infinity, 'any bound (no durable namespace served)');
+  };
   const drain = new ConnectionDrain();
   let lastPing = { at: 0, ok: false, detail: 'not checked yet' };
   const readiness = async (): Promise<Readiness> => {
@@ -90,6 +115,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     }
     const checks: Readiness['checks'] = {
       cassandra: { ok: lastPing.ok, detail: lastPing.detail },
+      clock: clockCheck(),
       namespaces: {
         ok: registry.loaded,
         detail: registry.loaded
@@ -111,7 +137,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   };
 
   const app = createApp({ registry, metrics, log, readiness });
-  const handler = drain.wrap(counterServer({ registry, metrics, log, now: opts.now ?? Date.now }, app));
+  const handler = drain.wrap(counterServer({ registry, metrics, log, now }, app));
   await opts.source.start((snapshot) => void registry.apply(snapshot));
 
   const server = await new Promise<Server>((resolve, reject) => {
@@ -142,6 +168,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     const started = Date.now();
     drain.start();
     clearInterval(depthTimer);
+    clock.stop();
     await phase('http', 'stopped accepting connections; in-flight requests finished', async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();

@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { resolveCounterNamespace } from '../../api/resolve';
-import { EventTimeRefusedError, UnavailableError } from '../errors';
+import { ClockUntrustedError, EventTimeRefusedError, UnavailableError } from '../errors';
 import { createRuntimeMetrics } from '../observability/metrics';
 import { MemoryCounterStore } from '../storage/memory-store';
 import { AccurateCounters } from './accurate';
@@ -20,17 +20,33 @@ const config = resolveCounterNamespace({
 const NOW = 1_800_000_000_000;
 const token = (t = NOW, id = `t${t}`) => ({ token: id, generationTimeMs: t });
 
+/** A clock guard whose verdict the test sets, recording the bounds it was asked about. */
+function fakeTrust() {
+  const trust = {
+    trusted: true,
+    asked: [] as { boundMs: number; doing: string }[],
+    assertWithin(boundMs: number, _namespace: string, doing: string) {
+      trust.asked.push({ boundMs, doing });
+      if (!trust.trusted) throw new ClockUntrustedError(`${doing} is held`);
+    },
+  };
+  return trust;
+}
+
 function setup() {
   const memory = new MemoryCounterStore(config);
   const clock = { now: NOW };
+  const trust = fakeTrust();
   const counters = new AccurateCounters({
     store: memory.store,
     cache: undefined,
     metrics: createRuntimeMetrics(),
     log: pino({ level: 'silent' }),
+    clock: trust,
+    requestTimeoutMs: 1000,
     now: () => clock.now,
   });
-  return { memory, clock, counters };
+  return { memory, clock, trust, counters };
 }
 
 describe('durable counters (Accurate)', () => {
@@ -49,6 +65,27 @@ describe('durable counters (Accurate)', () => {
     expect(row.firstWriteMs).toBeLessThanOrEqual(NOW - 100);
     expect(row.lastWriteMs).toBeGreaterThanOrEqual(NOW - 100);
     expect(row.lastWriteMs! - row.firstWriteMs!).toBeLessThanOrEqual(BOUND_GRAIN_MS);
+  });
+
+  it('accepts no event and writes no checkpoint while the clock guard holds them', async () => {
+    const s = setup();
+    counters = s.counters;
+    await s.counters.queues.stop();
+    await s.counters.add({ counter: 'c', delta: 2, token: token(NOW - 4000) });
+    s.clock.now = NOW + 3000;
+    s.trust.trusted = false;
+    await expect(s.counters.add({ counter: 'c', delta: 5, token: token(NOW + 3000) })).rejects.toThrow(
+      ClockUntrustedError,
+    );
+    await expect(s.counters.rollup('c')).rejects.toThrow(ClockUntrustedError);
+    expect(s.memory.callsOf('insertEvent')).toHaveLength(1);
+    expect(s.memory.callsOf('writeCheckpoint')).toEqual([]);
+    // The bound: (settle margin 1500 − request timeout 1000) / 2.
+    expect(new Set(s.trust.asked.map((a) => a.boundMs))).toEqual(new Set([250]));
+    expect(new Set(s.trust.asked.map((a) => a.doing))).toEqual(new Set(['accepting events', 'writing checkpoints']));
+
+    s.trust.trusted = true;
+    expect((await s.counters.rollup('c')).checkpoint).toEqual({ count: 2, timeMs: NOW + 3000 - 6500 });
   });
 
   it('counts a retried add (same token, same time) once', async () => {

@@ -2,11 +2,12 @@ import type { RollupCache } from '../cache/rollup-cache';
 import type { NamespaceConfig } from '../../api/namespace-config';
 import type { RuntimeMetrics } from '../observability/metrics';
 import { countAsOf } from '../rollup/count';
-import { rollupCounter, settleDelayMs } from '../rollup/rollup';
+import { clockOffsetBoundMs, rollupCounter, settleDelayMs } from '../rollup/rollup';
+import type { ClockTrust } from '../clock/clock-guard';
 import { RollupQueues } from '../rollup/queues';
 import { isMissingSchema, isUnavailable } from '../../store/client';
 import type { CounterEvent, CounterStore } from '../storage/counter-store';
-import { EventTimeRefusedError, UnavailableError } from '../errors';
+import { ClockUntrustedError, EventTimeRefusedError, UnavailableError } from '../errors';
 import { EventWriter } from './event-writer';
 import type { AddRequest, ClearRequest, CounterOps, CountReply } from './types';
 import { messageOf } from '../../lib/errors';
@@ -17,6 +18,10 @@ export interface DurableDeps {
   cache: RollupCache | undefined;
   metrics: RuntimeMetrics;
   log: Logger;
+  /** Asked before an event is accepted and before a checkpoint is written. */
+  clock: ClockTrust;
+  /** The Cassandra request timeout, which the settle margin must cover (see clockOffsetBoundMs). */
+  requestTimeoutMs: number;
   now?: () => number;
 }
 
@@ -33,6 +38,8 @@ export abstract class DurableCounters implements CounterOps {
   protected readonly metrics: RuntimeMetrics;
   protected readonly log: Logger;
   protected readonly now: () => number;
+  private readonly clock: ClockTrust;
+  private readonly clockBoundMs: number;
   readonly queues: RollupQueues;
   private readonly writer: EventWriter;
 
@@ -43,6 +50,8 @@ export abstract class DurableCounters implements CounterOps {
     this.metrics = deps.metrics;
     this.log = deps.log;
     this.now = deps.now ?? Date.now;
+    this.clock = deps.clock;
+    this.clockBoundMs = clockOffsetBoundMs(this.config, deps.requestTimeoutMs);
     this.writer = new EventWriter(this.store);
     const ns = this.config.name;
     this.queues = new RollupQueues(
@@ -57,6 +66,9 @@ export abstract class DurableCounters implements CounterOps {
       {
         onDrop: () => this.metrics.triggersDropped.inc({ namespace: ns }),
         onError: (counter, err) => {
+          // The clock guard logs its holds itself (rate-limited); each counter would repeat it every second.
+          if (err instanceof ClockUntrustedError)
+            return void this.metrics.rollups.inc({ namespace: ns, result: 'held' });
           this.metrics.rollups.inc({ namespace: ns, result: 'error' });
           this.log.warn({ namespace: ns, counter, err: messageOf(err) }, 'rollup failed; retrying later');
         },
@@ -68,6 +80,7 @@ export abstract class DurableCounters implements CounterOps {
 
   /** Rolls the counter up now and records the outcome in the metrics (the queues, and Eventual's first read). */
   async rollup(counter: string) {
+    this.clock.assertWithin(this.clockBoundMs, this.config.name, 'writing checkpoints');
     const outcome = await rollupCounter(this.store, this.cache, counter, this.now());
     const ns = this.config.name;
     this.metrics.rollups.inc({ namespace: ns, result: outcome.result });
@@ -125,6 +138,7 @@ export abstract class DurableCounters implements CounterOps {
   }
 
   private async append(event: CounterEvent): Promise<void> {
+    this.clock.assertWithin(this.clockBoundMs, this.config.name, 'accepting events');
     this.checkAccepted(event, 'request');
     await this.cassandra(`recording an event of ${event.counter}`, () =>
       this.writer.append(event, () => this.checkAccepted(event, 'insert')),

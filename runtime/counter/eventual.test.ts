@@ -43,6 +43,8 @@ async function setup() {
     cache: cache.cache,
     metrics,
     log: pino({ level: 'silent' }),
+    clock: { assertWithin: () => undefined },
+    requestTimeoutMs: 1000,
     now: () => NOW,
   });
   // Rollups only when a test asks for one.

@@ -14,6 +14,7 @@ import { AccurateCounters } from './accurate';
 import { BestEffortCounters } from './best-effort';
 import { EventualCounters } from './eventual';
 import type { CounterOps } from './types';
+import type { ClockTrust } from '../clock/clock-guard';
 
 export interface ServedNamespace {
   config: NamespaceConfig;
@@ -31,7 +32,8 @@ export interface RegistryDeps {
   /** Create missing keyspaces and tables (file mode with --provision); otherwise the operator does. */
   provision: boolean;
   /** The Cassandra request timeout: a namespace's settle margin should exceed it (see durable.ts). */
-  requestTimeoutMs?: number;
+  requestTimeoutMs: number;
+  clock: ClockTrust;
   now?: () => number;
 }
 
@@ -84,10 +86,10 @@ export class NamespaceRegistry {
       const current = this.served.get(config.name);
       if (current && JSON.stringify(config) === JSON.stringify(current.config)) continue;
       const timeout = this.deps.requestTimeoutMs;
-      if (config.counterType !== 'BestEffort' && timeout !== undefined && config.rollup.settleMarginMs < timeout) {
+      if (config.counterType !== 'BestEffort' && config.rollup.settleMarginMs <= timeout) {
         log.warn(
           { namespace: config.name, settleMarginMs: config.rollup.settleMarginMs, requestTimeoutMs: timeout },
-          'the settle margin is below the Cassandra request timeout: a slow write could land after a rollup passed its time',
+          'the settle margin does not exceed the Cassandra request timeout: a slow write could land after a rollup passed its time, and no clock offset is tolerated (events and checkpoints wait)',
         );
       }
       const entry: ServedNamespace = { config, ops: this.createOps(config), ready: false, reason: 'checking schema' };
@@ -110,13 +112,15 @@ export class NamespaceRegistry {
   }
 
   private createOps(config: NamespaceConfig): CounterOps {
-    const { cassandra, cache, metrics, log, now } = this.deps;
+    const { cassandra, cache, metrics, log, now, clock, requestTimeoutMs } = this.deps;
     if (config.counterType === 'BestEffort') return new BestEffortCounters(config, cache);
     const deps = {
       store: new CounterStore(cassandra, config),
       cache: cache ? new RollupCache(cache, config) : undefined,
       metrics,
       log: log.child({ namespace: config.name }),
+      clock,
+      requestTimeoutMs,
       ...(now ? { now } : {}),
     };
     return config.counterType === 'Eventual' ? new EventualCounters(deps) : new AccurateCounters(deps);

@@ -29,7 +29,7 @@ export function createRuntimeMetrics(registry = new Registry()) {
     }),
     rollups: new Counter({
       name: 'tally_rollups_total',
-      help: 'Rollups by result: rolled (new checkpoint), current (nothing new), unknown-counter, error.',
+      help: 'Rollups by result: rolled (new checkpoint), current (nothing new), unknown-counter, held (clock offset too large), error.',
       labelNames: ['namespace', 'result'] as const,
       registers: [registry],
     }),
@@ -62,6 +62,16 @@ export function createRuntimeMetrics(registry = new Registry()) {
       name: 'tally_namespaces',
       help: 'Namespaces served, by readiness.',
       labelNames: ['ready'] as const,
+      registers: [registry],
+    }),
+    clockOffset: new Gauge({
+      name: 'tally_clock_offset_seconds',
+      help: "Cassandra's clock minus this process's, as last measured (durable writes and checkpoints wait while it exceeds a namespace's bound).",
+      registers: [registry],
+    }),
+    clockOffsetUncertainty: new Gauge({
+      name: 'tally_clock_offset_uncertainty_seconds',
+      help: 'How far the measured clock offset may be off (half the best round trip).',
       registers: [registry],
     }),
     namespaceErrors: new Gauge({

@@ -20,6 +20,16 @@ export function settleDelayMs(config: NamespaceConfig): number {
   return config.eventStorage.acceptLimitSeconds * 1000 + config.rollup.settleMarginMs;
 }
 
+/**
+ * How far a process's clock may be from Cassandra's while it accepts events or writes checkpoints for the namespace.
+ * The settle margin covers an insert in flight (at most the Cassandra request timeout) plus the clock difference
+ * between the process that accepted an event and the one rolling past it; each may be off by this much, in
+ * opposite directions. No margin beyond the timeout leaves no room at all.
+ */
+export function clockOffsetBoundMs(config: NamespaceConfig, requestTimeoutMs: number): number {
+  return Math.max(0, (config.rollup.settleMarginMs - requestTimeoutMs) / 2);
+}
+
 /** The newest instant whose events can no longer change: now - accept limit - settle margin. */
 export function immutableBefore(store: CounterStore, nowMs: number): number {
   return nowMs - settleDelayMs(store.config);

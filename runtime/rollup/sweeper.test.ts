@@ -1,5 +1,6 @@
 import { resolveCounterNamespace } from '../../api/resolve';
 import { MemoryCounterStore } from '../storage/memory-store';
+import { ClockUntrustedError } from '../errors';
 import { sweep } from './sweeper';
 
 const config = resolveCounterNamespace({
@@ -9,6 +10,8 @@ const config = resolveCounterNamespace({
   spec: { counterType: 'Eventual', eventStorage: { acceptLimitSeconds: 5 }, rollup: { settleMarginMs: 1000 } },
 });
 const NOW = 1_800_000_000_000;
+const trusted = { assertWithin: () => undefined };
+const opts = (concurrency: number) => ({ concurrency, clock: trusted, requestTimeoutMs: 500, now: () => NOW });
 const OLD = NOW - 60_000;
 
 /** `n` counters, each with one event of delta 1 long before the horizon; `rolled` of them already rolled up. */
@@ -27,7 +30,7 @@ describe('sweep', () => {
     const names = await counters(memory, 6);
     await memory.writeCheckpoint('c0', { count: 1, timeMs: OLD + 10 });
     await memory.writeCheckpoint('c1', { count: 1, timeMs: OLD + 10 });
-    const summary = await sweep(memory.store, undefined, { concurrency: 2, now: () => NOW });
+    const summary = await sweep(memory.store, undefined, opts(2));
     expect(summary).toMatchObject({
       namespace: 's',
       scanned: 6,
@@ -52,7 +55,7 @@ describe('sweep', () => {
       await new Promise((r) => setTimeout(r, 5));
       running--;
     };
-    const summary = await sweep(memory.store, undefined, { concurrency: 3, now: () => NOW });
+    const summary = await sweep(memory.store, undefined, opts(3));
     expect(peak).toBe(3);
     expect(running).toBe(0);
     expect(summary.rolled).toBe(10);
@@ -65,9 +68,28 @@ describe('sweep', () => {
     memory.before.readRow = () => {
       if (++reads <= 12) throw new Error('read timed out');
     };
-    const summary = await sweep(memory.store, undefined, { concurrency: 4, now: () => NOW });
+    const summary = await sweep(memory.store, undefined, opts(4));
     expect(summary).toMatchObject({ scanned: 14, behind: 14, failed: 12, rolled: 2 });
     expect(summary.errors).toHaveLength(10);
     expect(summary.errors[0]).toMatch(/^c\d+: read timed out$/);
+  });
+
+  it('writes no checkpoint while the clock guard holds them, before or during the scan', async () => {
+    const memory = new MemoryCounterStore(config);
+    await counters(memory, 6);
+    const held = {
+      assertWithin: (boundMs: number) => {
+        // (settle margin 1000 − request timeout 500) / 2
+        expect(boundMs).toBe(250);
+        throw new ClockUntrustedError('writing checkpoints is held');
+      },
+    };
+    await expect(sweep(memory.store, undefined, { ...opts(2), clock: held })).rejects.toThrow(ClockUntrustedError);
+    let asked = 0;
+    const holdsAfterTwo = { assertWithin: () => void (++asked > 3 && held.assertWithin(250)) };
+    const summary = await sweep(memory.store, undefined, { ...opts(1), clock: holdsAfterTwo });
+    expect(summary).toMatchObject({ scanned: 6, rolled: 2, failed: 4 });
+    expect(summary.errors[0]).toMatch(/writing checkpoints is held/);
+    expect(memory.callsOf('writeCheckpoint')).toHaveLength(2);
   });
 });

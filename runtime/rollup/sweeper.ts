@@ -2,7 +2,8 @@ import type { RollupCache } from '../cache/rollup-cache';
 import { Semaphore } from '../../lib/concurrency';
 import { messageOf } from '../../lib/errors';
 import type { CounterStore } from '../storage/counter-store';
-import { isBehind, rollupCounter } from './rollup';
+import type { ClockTrust } from '../clock/clock-guard';
+import { clockOffsetBoundMs, isBehind, rollupCounter } from './rollup';
 
 export interface SweepSummary {
   namespace: string;
@@ -25,9 +26,13 @@ const MAX_REPORTED_ERRORS = 10;
 export async function sweep(
   store: CounterStore,
   cache: RollupCache | undefined,
-  opts: { concurrency: number; now?: () => number },
+  opts: { concurrency: number; clock: ClockTrust; requestTimeoutMs: number; now?: () => number },
 ): Promise<SweepSummary> {
   const now = opts.now ?? Date.now;
+  // A sweeper whose clock is off would checkpoint past events other processes still accept (see clock-guard.ts).
+  const bound = clockOffsetBoundMs(store.config, opts.requestTimeoutMs);
+  const trusted = (): void => opts.clock.assertWithin(bound, store.config.name, 'writing checkpoints');
+  trusted();
   const started = Date.now();
   const summary: SweepSummary = {
     namespace: store.config.name,
@@ -47,7 +52,11 @@ export async function sweep(
     if (!isBehind(row)) continue;
     summary.behind++;
     await slots.acquire();
-    void rollupCounter(store, cache, row.counter, now())
+    void Promise.resolve()
+      .then(() => {
+        trusted();
+        return rollupCounter(store, cache, row.counter, now());
+      })
       .then((outcome) => {
         if (outcome.result === 'rolled') summary.rolled++;
         else summary.current++;
