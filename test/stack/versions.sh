@@ -13,3 +13,5 @@ COREDNS_VERSION=v1.15.0
 DEBIAN_SUITE=bookworm
 NODE_VERSION=24.22.3
 NPM_VERSION=11.21.2
+# The API fuzzer of test/integration/runtime/fuzz.test.ts (PyPI; its dependencies: schemathesis-constraints.txt).
+SCHEMATHESIS_VERSION=4.32.5
