@@ -60,6 +60,25 @@ describe('the express app', () => {
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
   });
 
+  it('answers a method a documented path lacks with 405 and Allow, and OPTIONS with Allow', async () => {
+    const cases: [string, string, string][] = [
+      ['PATCH', '/healthz', 'GET, HEAD, OPTIONS'],
+      ['DELETE', '/v1/counter/AddCount', 'POST, OPTIONS'],
+      ['GET', '/v1/counter/GetCount', 'POST, OPTIONS'],
+      ['PUT', '/v1/namespaces/orders/counters/c', 'GET, HEAD, OPTIONS'],
+    ];
+    for (const [method, path, allow] of cases) {
+      const res = await fetch(`${url}${path}`, { method });
+      expect([res.status, res.headers.get('allow'), await res.json()]).toEqual([
+        405,
+        allow,
+        { error: { code: 'METHOD_NOT_ALLOWED', message: `${method} is not allowed on ${path}; allowed: ${allow}` } },
+      ]);
+      const options = await fetch(`${url}${path}`, { method: 'OPTIONS' });
+      expect([options.status, options.headers.get('allow'), await options.text()]).toEqual([204, allow, '']);
+    }
+  });
+
   it('answers an unknown route with a JSON 404 NOT_FOUND', async () => {
     const res = await fetch(`${url}/v2/whatever`, { method: 'DELETE' });
     expect(res.status).toBe(404);

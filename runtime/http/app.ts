@@ -20,6 +20,21 @@ export interface AppDeps {
   readiness: () => Promise<Readiness>;
 }
 
+/** Each path of the OpenAPI document as a pattern ({name} is one segment), with the Allow header it answers. */
+const ROUTES = Object.entries(openApiDocument.paths).map(([template, operations]) => {
+  const methods = Object.keys(operations).map((m) => m.toUpperCase());
+  // GET answers HEAD too (express and counter-server.ts do); OPTIONS is answered here.
+  if (methods.includes('GET')) methods.push('HEAD');
+  methods.push('OPTIONS');
+  const pattern = template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+');
+  return { path: new RegExp(`^${pattern}$`), allow: methods.join(', ') };
+});
+
+/** The Allow header for a path the OpenAPI document describes, or undefined. */
+export function allowedMethods(path: string): string | undefined {
+  return ROUTES.find((r) => r.path.test(path))?.allow;
+}
+
 /**
  * Everything but the counter operations (which counter-server.ts serves on the hot path): the namespace listing,
  * the OpenAPI document, health, readiness, metrics, and JSON 404s.
@@ -62,6 +77,23 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.use((req, res) => {
+    // A path the document describes, asked with a method it does not: 405 with the methods it has (RFC 9110), and
+    // those methods for OPTIONS. Only a path it does not describe is a 404.
+    const allow = allowedMethods(req.path);
+    if (allow) {
+      res.setHeader('allow', allow);
+      if (req.method === 'OPTIONS') {
+        res.status(204).end();
+        return;
+      }
+      sendError(
+        res,
+        errorReply(
+          new RequestError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${req.path}; allowed: ${allow}`),
+        ),
+      );
+      return;
+    }
     sendError(
       res,
       errorReply(new RequestError('NOT_FOUND', `no route for ${req.method} ${req.path} (see /openapi.json)`)),

@@ -203,6 +203,12 @@ describe('the counter API handlers', () => {
     expect(gzip.body.error).toMatchObject({ code: 'UNSUPPORTED_ENCODING' });
   });
 
+  it('answers HEAD on the GET route as GET, without the body', async () => {
+    const res = await fetch(`${url}/v1/namespaces/orders/counters/c`, { method: 'HEAD' });
+    expect([res.status, res.headers.get('content-length'), await res.text()]).toEqual([200, '11', '']);
+    expect(s.ops.get).toHaveBeenLastCalledWith('c');
+  });
+
   it('leaves every other route to the express app', async () => {
     for (const path of ['/v1/counter/Increment', '/v1/namespaces', '/metrics']) {
       const res = await fetch(`${url}${path}`, { method: path.includes('counter') ? 'POST' : 'GET' });

@@ -117,7 +117,8 @@ export function counterServer(deps: CounterServerDeps, app: Express): RequestLis
         void serve(name, op, res, () => readJson(req));
         return;
       }
-    } else if (req.method === 'GET') {
+    } else if (req.method === 'GET' || req.method === 'HEAD') {
+      // HEAD is GET without the body (node sends none), as express answers it for the app's routes.
       const m = GET_PATH.exec(url);
       if (m) {
         const body = { namespace: safeDecode(m[1]!), counter_name: safeDecode(m[2]!) };

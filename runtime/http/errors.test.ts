@@ -17,6 +17,7 @@ describe('the error table', () => {
       INVALID_JSON: [400],
       REQUEST_ABORTED: [400],
       NOT_FOUND: [404],
+      METHOD_NOT_ALLOWED: [405],
       NAMESPACE_NOT_FOUND: [404],
       COUNT_OUT_OF_RANGE: [409],
       COUNT_CORRUPT: [409],

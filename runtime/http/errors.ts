@@ -32,6 +32,7 @@ const REQUEST_ERRORS = {
   INVALID_JSON: { status: 400, code: 'INVALID_JSON' },
   REQUEST_ABORTED: { status: 400, code: 'REQUEST_ABORTED' },
   NOT_FOUND: { status: 404, code: 'NOT_FOUND' },
+  METHOD_NOT_ALLOWED: { status: 405, code: 'METHOD_NOT_ALLOWED' },
   PAYLOAD_TOO_LARGE: { status: 413, code: 'PAYLOAD_TOO_LARGE' },
   UNSUPPORTED_ENCODING: { status: 415, code: 'UNSUPPORTED_ENCODING' },
   INTERNAL: { status: 500, code: 'INTERNAL' },
