@@ -1,4 +1,5 @@
-import { NAMESPACE_NAME_PATTERN } from '../../api/namespace-config';
+import { NAMESPACE_NAME_PATTERN, namespaceConfigSchema } from '../../api/namespace-config';
+import { COUNTER_TYPES } from '../../api/spec-schema';
 
 /** Limits a request must stay within; the OpenAPI document states them and validation enforces them from it. */
 export const LIMITS = {
@@ -102,6 +103,36 @@ const schemas = {
       idempotency_token: { $ref: '#/components/schemas/IdempotencyToken' },
     },
   },
+  NamespaceList: {
+    type: 'object',
+    required: ['namespaces', 'errors'],
+    additionalProperties: false,
+    properties: {
+      namespaces: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['name', 'counter_type', 'ready', 'config'],
+          additionalProperties: false,
+          properties: {
+            name: { type: 'string', pattern: NAMESPACE_NAME_PATTERN },
+            counter_type: { type: 'string', enum: [...COUNTER_TYPES] },
+            ready: { type: 'boolean', description: 'Whether calls to it are served (its tables exist).' },
+            reason: { type: 'string', description: 'Why it is not ready.' },
+            config: {
+              ...namespaceConfigSchema,
+              description: 'Its settings: the CounterNamespace resolved, every default filled in.',
+            },
+          },
+        },
+      },
+      errors: {
+        type: 'array',
+        items: { type: 'string' },
+        description: 'Configuration documents this process could not load, and why.',
+      },
+    },
+  },
   Error: {
     type: 'object',
     required: ['error'],
@@ -136,6 +167,7 @@ const commonErrors = {
       'for a BestEffort counter is not a count (something else wrote its memcached key); ClearCount resets it.',
   ),
   '413': errorResponse('The body is larger than the limit.'),
+  '415': errorResponse('The body is compressed (Content-Encoding); send plain JSON.'),
   '503': errorResponse('A store the call needs is unavailable; retry after the Retry-After header (seconds).'),
 };
 
@@ -207,10 +239,34 @@ export const openApiDocument = {
       get: {
         operationId: 'ListNamespaces',
         summary: 'The namespaces this process serves, with their settings.',
-        responses: { '200': { description: 'OK' } },
+        responses: {
+          '200': {
+            description: 'OK',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/NamespaceList' } } },
+          },
+        },
       },
     },
-    '/healthz': { get: { summary: 'Liveness.', responses: { '200': { description: 'alive' } } } },
+    '/healthz': {
+      get: {
+        summary: 'Liveness.',
+        responses: {
+          '200': {
+            description: 'alive',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['status'],
+                  additionalProperties: false,
+                  properties: { status: { const: 'ok' } },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
     '/readyz': {
       get: {
         summary:
@@ -219,7 +275,15 @@ export const openApiDocument = {
       },
     },
     '/metrics': {
-      get: { summary: 'Prometheus metrics.', responses: { '200': { description: 'text exposition format' } } },
+      get: {
+        summary: 'Prometheus metrics.',
+        responses: {
+          '200': {
+            description: 'The Prometheus text exposition format.',
+            content: { 'text/plain': { schema: { type: 'string' } } },
+          },
+        },
+      },
     },
   },
   components: { schemas },
