@@ -37,16 +37,30 @@ function tokenJson(t: IdempotencyToken): TokenBody {
   return { token: t.token, generation_time: new Date(t.generationTimeMs).toISOString() };
 }
 
-function countJson(reply: CountReply, token?: IdempotencyToken): Record<string, unknown> {
+function countJson(reply: CountReply, token?: TokenBody): Record<string, unknown> {
   const json: Record<string, unknown> = { count: reply.count };
   if (reply.asOfMs !== undefined) json.as_of = new Date(reply.asOfMs).toISOString();
-  if (token) json.idempotency_token = tokenJson(token);
+  if (token) json.idempotency_token = token;
   return json;
 }
 
-/** The client's token, or a new one made now. Whether its time is accepted is the counter type's to say. */
-function tokenFor(ctx: OpContext, body: TokenBody | undefined): IdempotencyToken {
-  if (!body) return { token: randomUUID(), generationTimeMs: ctx.now() };
+/** The token a mutation is counted under, and how the reply states it. */
+interface UsedToken {
+  token: IdempotencyToken;
+  json: TokenBody;
+}
+
+/**
+ * The client's token, or a new one made now. Whether its time is accepted is the counter type's to say. A client's
+ * token is answered as it was sent: the same instant written again by toISOString() is no RFC 3339 time when it falls
+ * outside the years 0000-9999 in UTC (9999-12-31T23:59:59-23:59 became +010000-01-01T23:58:59.000Z), which a
+ * BestEffort counter, checking no time, accepts.
+ */
+function tokenFor(ctx: OpContext, body: TokenBody | undefined): UsedToken {
+  if (!body) {
+    const token = { token: randomUUID(), generationTimeMs: ctx.now() };
+    return { token, json: tokenJson(token) };
+  }
   const at = Date.parse(body.generation_time);
   // The schema's date-time format admits leap seconds (23:59:60), which JavaScript dates cannot hold.
   if (!Number.isFinite(at)) {
@@ -56,23 +70,26 @@ function tokenFor(ctx: OpContext, body: TokenBody | undefined): IdempotencyToken
       'idempotency_token.generation_time',
     );
   }
-  return { token: body.token, generationTimeMs: at };
+  return {
+    token: { token: body.token, generationTimeMs: at },
+    json: { token: body.token, generation_time: body.generation_time },
+  };
 }
 
 const addCount: CounterOp<AddBody> = {
   validate: requestValidator<AddBody>('AddCountRequest'),
   async run(body, ops, ctx) {
-    const token = tokenFor(ctx, body.idempotency_token);
+    const { token, json } = tokenFor(ctx, body.idempotency_token);
     await ops.add({ counter: body.counter_name, delta: body.delta, token });
-    return { idempotency_token: tokenJson(token) };
+    return { idempotency_token: json };
   },
 };
 
 const addAndGetCount: CounterOp<AddBody> = {
   validate: requestValidator<AddBody>('AddCountRequest'),
   async run(body, ops, ctx) {
-    const token = tokenFor(ctx, body.idempotency_token);
-    return countJson(await ops.addAndGet({ counter: body.counter_name, delta: body.delta, token }), token);
+    const { token, json } = tokenFor(ctx, body.idempotency_token);
+    return countJson(await ops.addAndGet({ counter: body.counter_name, delta: body.delta, token }), json);
   },
 };
 
@@ -86,8 +103,8 @@ const getCount: CounterOp = {
 const clearCount: CounterOp = {
   validate: requestValidator<CounterBody>('ClearCountRequest'),
   async run(body, ops, ctx) {
-    const token = tokenFor(ctx, body.idempotency_token);
-    return countJson(await ops.clear({ counter: body.counter_name, token }), token);
+    const { token, json } = tokenFor(ctx, body.idempotency_token);
+    return countJson(await ops.clear({ counter: body.counter_name, token }), json);
   },
 };
 

@@ -83,6 +83,27 @@ describe('the counter API handlers', () => {
     });
   });
 
+  it('echoes a client token as it was sent, also when its instant is outside the years 0000-9999 in UTC', async () => {
+    for (const generation_time of [
+      '9999-12-31T23:59:59-23:59',
+      '0000-01-01T00:30:00+01:00',
+      '2024-10-05t16:48:00.5z',
+    ]) {
+      const token = { token: 'tok-2', generation_time };
+      const body = { namespace: 'orders', counter_name: 'c', delta: 1, idempotency_token: token };
+      for (const op of ['AddCount', 'AddAndGetCount']) {
+        expect(await post(op, body)).toMatchObject({ status: 200, body: { idempotency_token: token } });
+      }
+      expect(s.ops.add).toHaveBeenLastCalledWith({
+        counter: 'c',
+        delta: 1,
+        token: { token: 'tok-2', generationTimeMs: Date.parse(generation_time) },
+      });
+      const cleared = await post('ClearCount', { namespace: 'orders', counter_name: 'c', idempotency_token: token });
+      expect(cleared.body.idempotency_token).toEqual(token);
+    }
+  });
+
   it('AddCount: makes a token now when the client sends none', async () => {
     const reply = await post('AddCount', { namespace: 'orders', counter_name: 'c', delta: 1 });
     const token = reply.body.idempotency_token as { token: string; generation_time: string };
