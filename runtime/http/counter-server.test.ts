@@ -104,6 +104,26 @@ describe('the counter API handlers', () => {
     }
   });
 
+  it('refuses a generation_time that is not RFC 3339, as the document says (format date-time)', async () => {
+    for (const generation_time of ['2024-10-05 14:48:00Z', '2024-10-05T14:48:00+0200', '2024-10-05T14:48:00+02']) {
+      const reply = await post('AddCount', {
+        namespace: 'orders',
+        counter_name: 'c',
+        delta: 1,
+        idempotency_token: { token: 't', generation_time },
+      });
+      expect([reply.status, reply.body.error]).toEqual([
+        400,
+        {
+          code: 'INVALID_ARGUMENT',
+          message: 'idempotency_token.generation_time must match format "date-time"',
+          field: 'idempotency_token.generation_time',
+        },
+      ]);
+    }
+    expect(s.ops.add).not.toHaveBeenCalled();
+  });
+
   it('AddCount: makes a token now when the client sends none', async () => {
     const reply = await post('AddCount', { namespace: 'orders', counter_name: 'c', delta: 1 });
     const token = reply.body.idempotency_token as { token: string; generation_time: string };
