@@ -46,7 +46,8 @@ const schemas = {
         format: 'date-time',
         description:
           'When the client made the token (RFC 3339). Eventual and Accurate counters refuse a time outside the ' +
-          'namespace accept limit of now (400); BestEffort counters do not check it.',
+          'namespace accept limit of now (400); BestEffort counters do not check it. A leap second (23:59:60) is ' +
+          'refused (400): send a time between two seconds instead.',
         examples: ['2024-10-05T14:48:00Z'],
       },
     },
