@@ -54,7 +54,9 @@ export async function runRollup(argv: string[]): Promise<number> {
 
   const settings = cassandraSettingsFromEnv();
   const client = createCassandraClient(settings, { applicationName: 'tally-rollup' });
-  const clock = new ClockGuard({ measure: () => measureClockOffset(client), log: createLogger('tally-rollup') });
+  // stdout carries the summaries; a held namespace is logged on stderr (warn), and its summary says why.
+  const log = createLogger('tally-rollup', process.env.LOG_LEVEL ?? 'warn', 2);
+  const clock = new ClockGuard({ measure: () => measureClockOffset(client), log });
   const cacheSettings = cacheSettingsFromEnv();
   const cache = cacheSettings ? new Cache(cacheSettings) : undefined;
   let failed = 0;
