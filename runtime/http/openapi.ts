@@ -196,6 +196,28 @@ function operation(id: string, summary: string, request: keyof typeof schemas, r
  * The runtime's OpenAPI 3.1 document. Request validation is compiled from these very schemas (http/validate.ts), so
  * the document and the server cannot drift apart.
  */
+/** The body of /readyz: its verdict and each check (cassandra, clock, namespaces, memcached, draining). */
+function readiness(status: 'ready' | 'not ready') {
+  return {
+    type: 'object',
+    required: ['status', 'checks'],
+    additionalProperties: false,
+    properties: {
+      status: { const: status },
+      checks: {
+        type: 'object',
+        required: ['cassandra', 'clock', 'namespaces', 'memcached'],
+        additionalProperties: {
+          type: 'object',
+          required: ['ok', 'detail'],
+          additionalProperties: false,
+          properties: { ok: { type: 'boolean' }, detail: { type: 'string' } },
+        },
+      },
+    },
+  } as const;
+}
+
 export const openApiDocument = {
   openapi: '3.1.0',
   info: {
@@ -271,8 +293,11 @@ export const openApiDocument = {
     '/readyz': {
       get: {
         summary:
-          'Readiness: namespaces loaded and not draining (shutting down); the stores are reported in the checks.',
-        responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } },
+          "Readiness: namespaces loaded and not draining (shutting down); the stores and the clock's offset from Cassandra's are reported in the checks.",
+        responses: {
+          '200': { description: 'ready', content: { 'application/json': { schema: readiness('ready') } } },
+          '503': { description: 'not ready', content: { 'application/json': { schema: readiness('not ready') } } },
+        },
       },
     },
     '/metrics': {
