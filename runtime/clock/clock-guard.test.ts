@@ -5,7 +5,7 @@ import { ClockGuard } from './clock-guard';
 
 /** A guard over a fake measurement, wall clock and monotonic clock, all set by the test. */
 function setup() {
-  const t = { wall: 1_800_000_000_000, mono: 1000 };
+  const t = { wall: 1_800_000_000_000, mono: 1000, pauseAfterNextMonoRead: 0 };
   const next: { result: ClockOffset | Error } = { result: new Error('no answer') };
   let measured = 0;
   const warnings: string[] = [];
@@ -18,7 +18,14 @@ function setup() {
     },
     log,
     now: () => t.wall,
-    monotonic: () => t.mono,
+    monotonic: () => {
+      const read = t.mono;
+      // The process descheduled right after this read: both clocks move on before the next one.
+      t.wall += t.pauseAfterNextMonoRead;
+      t.mono += t.pauseAfterNextMonoRead;
+      t.pauseAfterNextMonoRead = 0;
+      return read;
+    },
     maxAgeMs: 60_000,
   });
   const advance = (ms: number) => {
@@ -76,7 +83,7 @@ describe('ClockGuard', () => {
     expect(s.guard.current()).toMatchObject({ offsetMs: 7, uncertaintyMs: 0.5 });
   });
 
-  it('forgets a reading once it is too old or the wall clock stepped, and measures again', async () => {
+  it('forgets a reading once it is too old, follows a step of the wall clock, and measures again', async () => {
     const s = setup();
     s.offset(5, 1);
     await s.guard.start();
@@ -88,11 +95,26 @@ describe('ClockGuard', () => {
     await s.guard.measureNow();
     expect(s.guard.check(100).ok).toBe(true);
 
-    s.t.wall += 3000; // stepped: the monotonic clock did not move
-    s.offset(-3000, 1);
-    expect(s.guard.check(100)).toMatchObject({ ok: false, detail: expect.stringContaining('stepped') });
+    // Stepped 3 s ahead (the monotonic clock did not move): the offset moves with it at once, and is measured again.
+    s.t.wall += 3000;
+    s.offset(-3001, 5);
+    const measuredBefore = s.measured();
+    expect(s.guard.check(100)).toMatchObject({ ok: false, detail: expect.stringContaining('-2995.0 ms') });
+    expect(s.measured()).toBe(measuredBefore + 1);
     await s.guard.measureNow();
-    expect(s.guard.check(100)).toMatchObject({ ok: false, detail: expect.stringContaining('-3000.0 ms') });
+    // The new measurement wins although its round trip was slower: it confirms the step.
+    expect(s.guard.check(100)).toMatchObject({ ok: false, detail: expect.stringContaining('-3001.0 ms') });
+  });
+
+  it('does not take being descheduled between two clock reads for a step', async () => {
+    const s = setup();
+    s.offset(5, 1);
+    await s.guard.start();
+    s.guard.stop();
+    const measured = s.measured();
+    s.t.pauseAfterNextMonoRead = 40;
+    expect(s.guard.check(100)).toMatchObject({ ok: true, detail: expect.stringContaining('+5.0 ms') });
+    expect(s.measured()).toBe(measured);
   });
 
   it('logs a hold at most every 30 s per namespace and operation', async () => {
