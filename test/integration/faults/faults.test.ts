@@ -139,10 +139,11 @@ describe('fault injection: no acknowledged count lost or doubled', () => {
     for (;;) {
       for (const [i, c] of counters.entries()) {
         const url = urls()[i % urls().length]!;
-        reads.set(
-          c.counter,
-          (await call(url, 'GetCount', { namespace: c.namespace, counter_name: c.counter })).body.count,
+        // A reused keep-alive connection can be reset; like the clients, read again (the loop does).
+        const read = await call(url, 'GetCount', { namespace: c.namespace, counter_name: c.counter }).catch(
+          (err: Error) => ({ body: { count: `read failed: ${err.message}` } }),
         );
+        reads.set(c.counter, read.body.count);
       }
       if (counters.every((c) => reads.get(c.counter) === verdict.truth.get(c.counter)) || Date.now() > deadline) break;
       await sleep(500);
@@ -166,6 +167,10 @@ describe('fault injection: no acknowledged count lost or doubled', () => {
       answered500: load.sent.filter((s) => s.answers.some((a) => a.startsWith('5') && a !== '503')).length,
     };
     reports.push(report);
+    // No runtime died on its own (the killed one was replaced): a crash would show here, not as a read error.
+    expect(runtimes.map((r) => (r.child.exitCode === null ? 'running' : r.output().slice(-2000)))).toEqual(
+      runtimes.map(() => 'running'),
+    );
     expect({ report, lost: verdict.lost.slice(0, 5), foreign: verdict.foreign.slice(0, 5) }).toEqual({
       report: { ...report, lost: 0, foreign: 0, mismatch: 0, answered500: 0 },
       lost: [],
