@@ -1,4 +1,5 @@
-import type { Client } from 'cassandra-driver';
+import type { Client, types } from 'cassandra-driver';
+import { waitFor } from '../../stack/wait';
 import type { Sent } from './load';
 
 export interface LoggedEvent {
@@ -14,11 +15,14 @@ export async function readEventLog(client: Client, keyspace: string): Promise<Lo
   const events: LoggedEvent[] = [];
   let pageState: string | undefined;
   do {
-    const rs = await client.execute(
-      `SELECT counter_name, event_time, event_id, kind, delta FROM ${keyspace}.events`,
-      [],
-      { prepare: true, fetchSize: 5000, ...(pageState ? { pageState } : {}) },
-    );
+    const query = (): Promise<types.ResultSet> =>
+      client.execute(`SELECT counter_name, event_time, event_id, kind, delta FROM ${keyspace}.events`, [], {
+        prepare: true,
+        fetchSize: 5000,
+        ...(pageState ? { pageState } : {}),
+      });
+    // After a Cassandra restart this client may not have reconnected yet (its backoff reaches 10 s).
+    const rs = await waitFor(`the event log of ${keyspace}`, query, { timeoutMs: 30_000, intervalMs: 500 });
     for (const row of rs.rows) {
       events.push({
         counter: row.get('counter_name') as string,
