@@ -27,6 +27,20 @@ export function createOperatorMetrics(registry = new Registry()) {
       help: 'CounterNamespaces waiting to be reconciled.',
       registers: [registry],
     }),
+    // Rollup health, one series per CounterNamespace (label counternamespace="<namespace>/<name>"): the sweeper Jobs
+    // are short-lived and never scraped, so the operator reports what their CronJob's status says.
+    rollupHealthy: new Gauge({
+      name: 'tally_operator_rollup_healthy',
+      help: 'Whether the CounterNamespace\'s rollup CronJob succeeded recently (its RollupHealthy condition): 1 or 0.',
+      labelNames: ['counternamespace'] as const,
+      registers: [registry],
+    }),
+    rollupLastSuccess: new Gauge({
+      name: 'tally_operator_rollup_last_success_timestamp_seconds',
+      help: 'When the CounterNamespace\'s rollup CronJob last succeeded (Unix time; absent before the first success).',
+      labelNames: ['counternamespace'] as const,
+      registers: [registry],
+    }),
     leader: new Gauge({
       name: 'tally_operator_leader',
       help: '1 while this process holds the leader lease.',
