@@ -11,6 +11,11 @@ export const ConditionType = {
   TablesReady: 'TablesReady',
   CacheConfigured: 'CacheConfigured',
   RollupScheduled: 'RollupScheduled',
+  /**
+   * The sweeper CronJob's runs succeed. Ready does not follow it: counting and exact reads go on without the sweeper,
+   * which only rolls up counters whose rollup triggers were lost.
+   */
+  RollupHealthy: 'RollupHealthy',
 } as const;
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -27,6 +32,14 @@ export const Reason = {
   ConfigMapApplied: 'ConfigMapApplied',
   CronJobApplied: 'CronJobApplied',
   RollupSuspended: 'RollupSuspended',
+  /** The sweeper's last run succeeded. */
+  RollupSucceeded: 'RollupSucceeded',
+  /** The sweeper has not run yet (or its first run is in progress). */
+  RollupPending: 'RollupPending',
+  /** The sweeper's last run ended without success (its Job failed or was deleted). */
+  RollupFailed: 'RollupFailed',
+  /** No run of the sweeper succeeded for several schedules: runs do not start, hang, or are skipped. */
+  RollupOverdue: 'RollupOverdue',
   /** Another CounterNamespace (or something outside Tally) already owns the keyspace; nothing was touched. */
   KeyspaceConflict: 'KeyspaceConflict',
   /** Cassandra could not be reached or answered with an error; retried with backoff. */
@@ -67,6 +80,8 @@ export const EventReason = {
   DropFailed: 'DropFailed',
   /** Warning. */
   ApplyRejected: 'ApplyRejected',
+  /** Warning: RollupHealthy turned False (RollupFailed or RollupOverdue). */
+  RollupUnhealthy: 'RollupUnhealthy',
 } as const;
 export type EventReason = (typeof EventReason)[keyof typeof EventReason];
 

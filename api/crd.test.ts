@@ -176,6 +176,7 @@ describe('the CounterNamespace CRD', () => {
       ['Keyspace', '.status.keyspace'],
       ['Ready', ".status.conditions[?(@.type=='Ready')].status"],
       ['Reason', ".status.conditions[?(@.type=='Ready')].reason"],
+      ['Rollup', ".status.conditions[?(@.type=='RollupHealthy')].reason"],
       ['Age', '.metadata.creationTimestamp'],
     ]);
   });

@@ -110,6 +110,12 @@ export const PRINTER_COLUMNS = [
     jsonPath: ".status.conditions[?(@.type=='Ready')].reason",
     description: 'Why it is (not) ready.',
   },
+  {
+    name: 'Rollup',
+    type: 'string',
+    jsonPath: ".status.conditions[?(@.type=='RollupHealthy')].reason",
+    description: "Whether the sweeper CronJob's runs succeed (the RollupHealthy condition's reason).",
+  },
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
 ];
 

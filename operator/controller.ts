@@ -5,7 +5,7 @@ import { objectKey } from '../lib/kube/informer';
 import { WorkQueue } from '../lib/kube/workqueue';
 import type { OperatorConfig } from './config';
 import type { KubeApi } from './kube-api';
-import type { OperatorMetrics } from './metrics';
+import { reportRollupHealth, type OperatorMetrics } from './metrics';
 import { Reconciler } from './reconcile/reconciler';
 import type { SchemaStore } from './schema-store';
 import { allInformers, createWatches, enqueueOnChange } from './watches';
@@ -44,6 +44,7 @@ export function startController(deps: ControllerDeps): Controller {
       const found = watches.counterNamespaces.get(namespace, name);
       return Promise.resolve(found ? structuredClone(found) : undefined);
     },
+    onRollupHealth: (key, health) => reportRollupHealth(metrics, key, health),
   });
   const queue = new WorkQueue({
     concurrency: config.concurrency,

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RollupHealth } from './reconcile/rollup-health';
 
 /** The operator's metrics, named after controller-runtime's, prefixed tally_operator_. */
 export function createOperatorMetrics(registry = new Registry()) {
@@ -50,3 +51,13 @@ export function createOperatorMetrics(registry = new Registry()) {
 }
 
 export type OperatorMetrics = ReturnType<typeof createOperatorMetrics>;
+
+/** One CounterNamespace's rollup health as gauges: 1/0 while judged True/False, no series while Unknown or gone. */
+export function reportRollupHealth(metrics: OperatorMetrics, key: string, health: RollupHealth | undefined): void {
+  const labels = { counternamespace: key };
+  if (health?.status === 'True' || health?.status === 'False')
+    metrics.rollupHealthy.set(labels, health.status === 'True' ? 1 : 0);
+  else metrics.rollupHealthy.remove(labels);
+  if (health?.lastSuccess) metrics.rollupLastSuccess.set(labels, health.lastSuccess.getTime() / 1000);
+  else metrics.rollupLastSuccess.remove(labels);
+}

@@ -12,13 +12,15 @@ import type { Logger } from 'pino';
 import { CRD_GROUP, CRD_PLURAL, CRD_VERSION, LABELS, MANAGED_BY } from '../api/names';
 import type { CounterNamespace } from '../api/types';
 import { objectKey } from '../lib/kube/informer';
-import { specOrMetadataChanged } from '../lib/kube/predicates';
+import { cronJobRunEnded, specOrMetadataChanged } from '../lib/kube/predicates';
 import { ResourceInformer } from '../lib/kube/resource-informer';
 
 /** What the leader watches: the CounterNamespaces, and the ConfigMaps and CronJobs it owns (to repair drift). */
 export interface Watches {
   counterNamespaces: ResourceInformer<CounterNamespace & KubernetesObject>;
   owned: ResourceInformer<KubernetesObject>[];
+  /** Also in `owned`: the CronJobs, whose runs ending wake their CounterNamespace (its RollupHealthy condition). */
+  cronJobs: ResourceInformer<KubernetesObject>;
 }
 
 /** The label every owned object carries, so the owned-object watches see only the operator's own. */
@@ -65,13 +67,17 @@ export function createWatches(kc: KubeConfig, namespaces: readonly string[], log
     name: 'owned CronJobs',
     logger,
   });
-  return { counterNamespaces, owned: [configMaps, cronJobs] as ResourceInformer<KubernetesObject>[] };
+  return {
+    counterNamespaces,
+    owned: [configMaps, cronJobs] as ResourceInformer<KubernetesObject>[],
+    cronJobs: cronJobs as ResourceInformer<KubernetesObject>,
+  };
 }
 
 /**
  * Which events reconcile what: a CounterNamespace's own changes (a status-only update is ignored, so writing status
- * does not wake the reconcile), and an owned object's change or deletion, which leads back to its CounterNamespace by
- * label so drift is repaired at once.
+ * does not wake the reconcile), an owned object's change or deletion, which leads back to its CounterNamespace by
+ * label so drift is repaired at once, and the end of a rollup run (for RollupHealthy).
  */
 export function enqueueOnChange(watches: Watches, add: (key: string) => void): void {
   const own = (obj: KubernetesObject): void => add(objectKey(obj));
@@ -86,6 +92,10 @@ export function enqueueOnChange(watches: Watches, add: (key: string) => void): v
     owned.on('update', (obj, old) => specOrMetadataChanged(obj, old) && owner(obj));
     owned.on('delete', owner);
   }
+  watches.cronJobs.on(
+    'update',
+    (obj, old) => !specOrMetadataChanged(obj, old) && cronJobRunEnded(obj, old) && owner(obj),
+  );
 }
 
 /** Every watch, for starting, waiting for and stopping them together. */

@@ -1,4 +1,5 @@
-import { specOrMetadataChanged } from './predicates';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { cronJobRunEnded, specOrMetadataChanged } from './predicates';
 
 const cronJob = (generation: number, status: unknown, labels: Record<string, string> = {}) => ({
   apiVersion: 'batch/v1',
@@ -30,5 +31,18 @@ describe('specOrMetadataChanged', () => {
     });
     expect(specOrMetadataChanged(cm({ a: '1' }), cm({ a: '1' }))).toBe(false);
     expect(specOrMetadataChanged(cm({ a: '2' }), cm({ a: '1' }))).toBe(true);
+  });
+});
+
+describe('cronJobRunEnded', () => {
+  const cronJob = (status: object): KubernetesObject => ({ metadata: { generation: 1 }, status }) as KubernetesObject;
+  it('is true when the active list empties or lastSuccessfulTime moves, not when a run starts', () => {
+    const idle = cronJob({ lastSuccessfulTime: '2026-12-01T12:00:07Z' });
+    const running = cronJob({ lastSuccessfulTime: '2026-12-01T12:00:07Z', active: [{ name: 'j' }] });
+    const succeeded = cronJob({ lastSuccessfulTime: '2026-12-01T12:01:06Z' });
+    expect(cronJobRunEnded(running, idle)).toBe(false);
+    expect(cronJobRunEnded(idle, running)).toBe(true); // ended without success: failed
+    expect(cronJobRunEnded(succeeded, running)).toBe(true);
+    expect(cronJobRunEnded(idle, idle)).toBe(false);
   });
 });

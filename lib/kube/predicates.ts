@@ -21,3 +21,16 @@ export function specOrMetadataChanged(obj: KubernetesObject, old: KubernetesObje
   if (a?.generation === undefined) return !same((obj as { data?: unknown }).data, (old as { data?: unknown }).data);
   return false;
 }
+
+/**
+ * A CronJob update worth a reconcile although only its status changed: one of its runs ended (the active list
+ * emptied) or succeeded (lastSuccessfulTime moved), which is what its owner's health follows. A run starting is not.
+ */
+export function cronJobRunEnded(obj: KubernetesObject, old: KubernetesObject): boolean {
+  type CronJobStatus = { status?: { active?: unknown[]; lastSuccessfulTime?: unknown } };
+  const a = (obj as CronJobStatus).status;
+  const b = (old as CronJobStatus).status;
+  const active = (s: CronJobStatus['status']): number => s?.active?.length ?? 0;
+  const ended = active(b) > 0 && active(a) === 0;
+  return ended || String(a?.lastSuccessfulTime ?? '') !== String(b?.lastSuccessfulTime ?? '');
+}

@@ -1,3 +1,4 @@
+import type { V1CronJob } from '@kubernetes/client-node';
 import type { NamespaceConfig } from '../../api/namespace-config';
 import type { Logger } from '../../lib/log';
 import { setCondition, type Condition } from '../../api/conditions';
@@ -5,6 +6,7 @@ import type { CounterNamespace, CounterNamespaceStatus } from '../../api/types';
 import type { OperatorConfig } from '../config';
 import type { KubeApi } from '../kube-api';
 import type { SchemaStore } from '../schema-store';
+import type { RollupHealth } from './rollup-health';
 
 /** What the reconcile steps share for one CounterNamespace. */
 export interface ReconcileContext {
@@ -13,6 +15,10 @@ export interface ReconcileContext {
   status: CounterNamespaceStatus;
   /** Set by the resolve step. */
   config?: NamespaceConfig;
+  /** The rollup CronJob as applied (with the CronJob controller's status); set by the rollup schedule step. */
+  cronJob?: V1CronJob;
+  /** The rollup health verdict; set by the rollup health step, reported to the operator's metrics. */
+  rollupHealth?: RollupHealth;
   kube: KubeApi;
   schema: SchemaStore;
   operator: OperatorConfig;

@@ -1,4 +1,4 @@
-import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject, V1CronJobStatus } from '@kubernetes/client-node';
 import pino from 'pino';
 import { CRD_API_VERSION, CRD_KIND, FINALIZER } from '../../api/names';
 import type { NamespaceConfig } from '../../api/namespace-config';
@@ -79,10 +79,15 @@ export class FakeKubeApi implements KubeApi {
     return Promise.resolve();
   }
 
+  /** The status the CronJob controller gave the rollup CronJob: an apply answers with it, as the API server does. */
+  cronJobStatus: V1CronJobStatus | undefined;
+
   apply<T extends KubernetesObject>(obj: T): Promise<T> {
     this.fail('apply');
     this.applied.set(`${obj.kind}/${obj.metadata?.namespace}/${obj.metadata?.name}`, copy(obj));
-    return Promise.resolve(copy(obj));
+    const answer = copy(obj);
+    if (obj.kind === 'CronJob' && this.cronJobStatus) Object.assign(answer, { status: copy(this.cronJobStatus) });
+    return Promise.resolve(answer);
   }
 
   recordEvent(_cns: CounterNamespace, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {

@@ -66,7 +66,7 @@ export async function applyConfigMap(ctx: ReconcileContext): Promise<StepResult>
 export async function applyCronJob(ctx: ReconcileContext): Promise<StepResult> {
   const desired = desiredCronJob(ctx.cns, ctx.config!, ctx.operator);
   try {
-    await ctx.kube.apply(desired);
+    ctx.cronJob = await ctx.kube.apply(desired);
   } catch (err) {
     return applyFailed(ctx, ConditionType.RollupScheduled, desired, err);
   }

@@ -43,6 +43,7 @@ describe('Reconciler: the checklist over fake Kubernetes and Cassandra', () => {
       [ConditionType.TablesReady, 'True', Reason.TablesCreated],
       [ConditionType.CacheConfigured, 'True', Reason.ConfigMapApplied],
       [ConditionType.RollupScheduled, 'True', Reason.CronJobApplied],
+      [ConditionType.RollupHealthy, 'Unknown', Reason.RollupPending],
     ]);
     expect(cns.status?.conditions?.every((c) => c.observedGeneration === 1)).toBe(true);
     expect(schema.keyspaces.get('tally_orders')?.ownership?.owner).toBe('uid-orders');
@@ -276,5 +277,57 @@ describe('Reconciler: a keyspace it created stays its own after a stop between C
     await deleteAndReconcile();
     expect(schema.keyspaces.has('tally_orders')).toBe(true);
     expect(kube.events.map((e) => e.message)).toEqual(['kept keyspace tally_orders: it has no Tally tables']);
+  });
+});
+
+describe('Reconciler: rollup health, from the CronJob status the apply answers with', () => {
+  const healthReports: [string, string | undefined][] = [];
+  let kube: FakeKubeApi;
+  let reconciler: Reconciler;
+  const conditionOf = (type: string) =>
+    kube.stored(counterNamespace('orders')).status?.conditions?.find((c) => c.type === type);
+  beforeEach(() => {
+    healthReports.length = 0;
+    kube = new FakeKubeApi();
+    kube.put(counterNamespace('orders'));
+    const schema = new FakeSchemaStore();
+    reconciler = new Reconciler({
+      kube,
+      schema,
+      operator: operatorConfig(),
+      log: silentLog,
+      get: (namespace, name) => kube.getCounterNamespace(namespace, name),
+      onRollupHealth: (key, health) => healthReports.push([key, health?.status]),
+    });
+  });
+  const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000);
+
+  it('a failed sweeper run turns RollupHealthy False with a Warning, and Ready stays True', async () => {
+    kube.cronJobStatus = { lastScheduleTime: minutesAgo(1), lastSuccessfulTime: minutesAgo(6) };
+    expect(await reconciler.reconcile(KEY)).toEqual({ kind: 'done' });
+    expect(conditionOf(ConditionType.RollupHealthy)).toMatchObject({ status: 'False', reason: Reason.RollupFailed });
+    expect(conditionOf(ConditionType.Ready)).toMatchObject({ status: 'True', reason: Reason.Ready });
+    expect(kube.events.filter((e) => e.reason === EventReason.RollupUnhealthy)).toMatchObject([{ type: 'Warning' }]);
+    expect(healthReports).toEqual([[KEY, 'False']]);
+
+    // Fixed: the next run succeeded.
+    kube.cronJobStatus = { lastScheduleTime: minutesAgo(0.5), lastSuccessfulTime: minutesAgo(0.2) };
+    await reconciler.reconcile(KEY);
+    expect(conditionOf(ConditionType.RollupHealthy)).toMatchObject({
+      status: 'True',
+      reason: Reason.RollupSucceeded,
+    });
+    expect(kube.events.filter((e) => e.reason === EventReason.RollupUnhealthy)).toHaveLength(1);
+    expect(healthReports.at(-1)).toEqual([KEY, 'True']);
+  });
+
+  it('forgets the health of a CounterNamespace that is gone', async () => {
+    kube.cronJobStatus = { lastScheduleTime: minutesAgo(1), lastSuccessfulTime: minutesAgo(0.5) };
+    await reconciler.reconcile(KEY);
+    await reconciler.reconcile('team-a/gone');
+    expect(healthReports).toEqual([
+      [KEY, 'True'],
+      ['team-a/gone', undefined],
+    ]);
   });
 });

@@ -9,6 +9,7 @@ import type { SchemaStore } from '../schema-store';
 import type { ReconcileContext } from './context';
 import { ensureFinalizer, handleDeletion } from './deletion';
 import { applyConfigMap, applyCronJob, markReady } from './owned-objects';
+import { checkRollupHealth, type RollupHealth } from './rollup-health';
 import { ensureKeyspaceAndTables, resolveSpec } from './schema';
 import { initConditions, notReady, writeStatus } from './status';
 import { Done, type ReconcileResult, type Step } from './step';
@@ -22,6 +23,8 @@ const STEPS: Step[] = [
   { name: 'cache config', run: applyConfigMap, reports: ConditionType.CacheConfigured },
   { name: 'rollup schedule', run: applyCronJob, reports: ConditionType.RollupScheduled },
   { name: 'ready', run: markReady },
+  // After Ready on purpose: it never stops the checklist, and Ready does not follow it.
+  { name: 'rollup health', run: checkRollupHealth },
 ];
 
 export interface ReconcilerDeps {
@@ -31,6 +34,8 @@ export interface ReconcilerDeps {
   log: Logger;
   /** Where the reconciler reads the object: the informer's cache in the operator, the API in some tests. */
   get(namespace: string, name: string): Promise<CounterNamespace | undefined>;
+  /** Told each CounterNamespace's rollup health after each reconcile; undefined once it is gone or not judged. */
+  onRollupHealth?: (key: string, health: RollupHealth | undefined) => void;
 }
 
 /**
@@ -45,7 +50,10 @@ export class Reconciler {
   async reconcile(key: string): Promise<ReconcileResult> {
     const { namespace, name } = splitKey(key);
     const cns = await this.deps.get(namespace ?? '', name);
-    if (!cns) return Done; // Deleted: the garbage collector takes the owned objects.
+    if (!cns) {
+      this.deps.onRollupHealth?.(key, undefined);
+      return Done; // Deleted: the garbage collector takes the owned objects.
+    }
     const log = this.deps.log.child({ counterNamespace: key, generation: cns.metadata.generation });
     const ctx: ReconcileContext = {
       cns: structuredClone(cns),
@@ -66,6 +74,7 @@ export class Reconciler {
     const readyBefore = findCondition(ctx.status.conditions, ConditionType.Ready);
 
     const stopped = await runSteps(ctx);
+    this.deps.onRollupHealth?.(key, ctx.rollupHealth);
     const result = stopped?.result ?? Done;
     if (ctx.cns.metadata.deletionTimestamp !== undefined && result.kind === 'done') return result; // Released.
     if (stopped) notReady(ctx, readyBefore, stopped.step, result);

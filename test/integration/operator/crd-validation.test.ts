@@ -492,7 +492,7 @@ describe('the CounterNamespace CRD on a real API server', () => {
         );
       const { stdout } = await kubectl('get', 'cns', name);
       const [header, row] = stdout.trim().split('\n');
-      expect(header!.split(/\s+/)).toEqual(['NAME', 'TYPE', 'KEYSPACE', 'READY', 'REASON', 'AGE']);
+      expect(header!.split(/\s+/)).toEqual(['NAME', 'TYPE', 'KEYSPACE', 'READY', 'REASON', 'ROLLUP', 'AGE']);
       expect(row!.split(/\s+/).slice(0, 5)).toEqual([
         name,
         'Accurate',
