@@ -7,6 +7,7 @@ export default tseslint.config(
   {
     ignores: [
       'dist/',
+      'client/dist/',
       'node_modules/',
       '.tally/',
       'coverage/',

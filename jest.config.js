@@ -27,6 +27,7 @@ module.exports = {
         '<rootDir>/store',
         '<rootDir>/runtime',
         '<rootDir>/cli',
+        '<rootDir>/client',
         '<rootDir>/test/stack',
         '<rootDir>/test/bench',
         '<rootDir>/operator',
