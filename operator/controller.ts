@@ -5,7 +5,7 @@ import { objectKey } from '../lib/kube/informer';
 import { WorkQueue } from '../lib/kube/workqueue';
 import type { OperatorConfig } from './config';
 import type { KubeApi } from './kube-api';
-import { reportRollupHealth, type OperatorMetrics } from './metrics';
+import { controllerMetrics, reportRollupHealth, type OperatorMetrics } from './metrics';
 import { Reconciler } from './reconcile/reconciler';
 import type { SchemaStore } from './schema-store';
 import { allInformers, createWatches, enqueueOnChange } from './watches';
@@ -46,14 +46,14 @@ export function startController(deps: ControllerDeps): Controller {
     },
     onRollupHealth: (key, health) => reportRollupHealth(metrics, key, health),
   });
+  const observed = controllerMetrics(metrics);
   const queue = new WorkQueue({
     concurrency: config.concurrency,
     logger: log,
-    onProcessed: ({ result, durationMs }) => {
+    metrics: observed.queue,
+    onProcessed: (info) => {
       deps.onReconciled();
-      metrics.reconcileTime.observe(durationMs / 1000);
-      metrics.reconcileTotal.inc({ result: result.kind === 'done' ? 'success' : result.kind });
-      if (result.kind === 'error') metrics.reconcileErrors.inc();
+      observed.onProcessed(info);
     },
   });
   enqueueOnChange(watches, (key) => queue.add(key));
@@ -73,12 +73,10 @@ export function startController(deps: ControllerDeps): Controller {
     () => watches.counterNamespaces.list().forEach((cns) => queue.add(objectKey(cns))),
     config.resyncMs,
   );
-  const depth = setInterval(() => metrics.queueDepth.set(queue.depth), 1000);
   return {
     async stop() {
       stopping = true;
       clearInterval(resync);
-      clearInterval(depth);
       await started.catch(() => undefined);
       await queue.shutDown();
       await Promise.all(informers.map((i) => i.stop()));

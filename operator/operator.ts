@@ -40,6 +40,8 @@ export interface OperatorOptions {
 export async function startOperator(opts: OperatorOptions): Promise<Operator> {
   const { config, kc, log } = opts;
   const metrics = createOperatorMetrics();
+  const lease = { name: config.leaseName };
+  metrics.leader.set(lease, 0); // a standby reports 0: "no leader" is then a sum of 0, not an absent series
   const cassandra = createCassandraClient(config.cassandra, { applicationName: 'tally-operator' });
   let reconciles = 0;
   let fail: (err: Error) => void = () => undefined;
@@ -59,12 +61,12 @@ export async function startOperator(opts: OperatorOptions): Promise<Operator> {
     });
   const elector = leaderElector(opts, {
     started: () => {
-      metrics.leader.set(1);
+      metrics.leader.set(lease, 1);
       controller = lead();
     },
     // Awaited by the elector before it releases the Lease: no reconcile outlives our leadership.
     stopped: async () => {
-      metrics.leader.set(0);
+      metrics.leader.set(lease, 0);
       const was = controller;
       controller = undefined;
       await was?.stop();

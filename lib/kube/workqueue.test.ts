@@ -1,5 +1,11 @@
 import { waitFor } from '../../test/stack/wait';
-import { ExponentialBackoff, WorkQueue, type ProcessedInfo, type QueueResult } from './workqueue';
+import {
+  ExponentialBackoff,
+  WorkQueue,
+  type ProcessedInfo,
+  type QueueResult,
+  type WorkQueueMetrics,
+} from './workqueue';
 
 const done: QueueResult = { kind: 'done' };
 
@@ -156,6 +162,39 @@ describe('WorkQueue', () => {
     expect(reports.map((r) => r.result.kind)).toEqual(['error', 'done']);
     expect((reports[0]!.result as { error: Error }).error.message).toBe('boom');
     expect(queue.numRequeues('k')).toBe(0);
+  });
+
+  it("reports client-go's workqueue metrics: adds, retries, depth, time queued and time worked", async () => {
+    jest.useFakeTimers();
+    const seen = { added: 0, retried: 0, queued: [] as number[], worked: [] as number[], depth: [] as number[] };
+    const metrics: WorkQueueMetrics = {
+      added: () => seen.added++,
+      retried: () => seen.retried++,
+      queued: (s) => seen.queued.push(s),
+      worked: (s) => seen.worked.push(s),
+      depth: (n) => seen.depth.push(n),
+    };
+    queue = new WorkQueue({ rateLimiter: new ExponentialBackoff(100, 1000), metrics });
+    queue.add('a');
+    queue.add('a'); // already waiting: not an add
+    queue.add('b');
+    expect([seen.added, seen.depth]).toEqual([2, [1, 2]]);
+    let failA = true;
+    queue.start(async (key) => {
+      await new Promise((r) => setTimeout(r, 30));
+      if (key === 'a' && failA) {
+        failA = false;
+        return { kind: 'error', error: new Error('not yet') };
+      }
+      return done;
+    });
+    await jest.advanceTimersByTimeAsync(1000);
+    // a fails and comes back after 100 ms (a retry, then an add); b waits the 30 ms a takes.
+    expect(seen.retried).toBe(1);
+    expect(seen.added).toBe(3);
+    expect(seen.queued.map((s) => Math.round(s * 1000))).toEqual([0, 30, 0]);
+    expect(seen.worked.map((s) => Math.round(s * 1000))).toEqual([30, 30, 30]);
+    expect(seen.depth.at(-1)).toBe(0);
   });
 
   it('adds a key after the given delay, keeping the earlier of two delayed adds', async () => {

@@ -53,6 +53,20 @@ export interface ProcessedInfo {
   durationMs: number;
 }
 
+/**
+ * client-go's workqueue metrics, as callbacks (lib/ knows no metric names): what a MetricsProvider is told.
+ * `added` counts keys entering the queue (not an add of a key already waiting), `retried` a rate-limited add after a
+ * failure, `queued` how long a key waited from its add until a worker took it, `worked` how long the handler took,
+ * `depth` the keys waiting, after every change.
+ */
+export interface WorkQueueMetrics {
+  added(): void;
+  retried(): void;
+  queued(seconds: number): void;
+  worked(seconds: number): void;
+  depth(keys: number): void;
+}
+
 export interface WorkQueueOptions {
   /** Workers: how many keys are processed at once (never the same key twice). Default 1. */
   concurrency?: number;
@@ -60,6 +74,7 @@ export interface WorkQueueOptions {
   logger?: Logger;
   /** Called after every handler call, with the result (a thrown error is reported as an error result). */
   onProcessed?: (info: ProcessedInfo) => void;
+  metrics?: WorkQueueMetrics;
 }
 
 /**
@@ -75,6 +90,8 @@ export class WorkQueue {
   /** Keys that need processing: queued ones, and processing ones added again meanwhile. */
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
+  /** When each dirty key was added (performance.now()), for the time it waits in the queue. */
+  private readonly addedAt = new Map<string, number>();
   /** Delayed adds: one timer per key, the earliest wins. */
   private readonly waiting = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   private readonly concurrency: number;
@@ -107,8 +124,11 @@ export class WorkQueue {
   add(key: string): void {
     if (this.stopping || this.dirty.has(key)) return;
     this.dirty.add(key);
+    this.addedAt.set(key, performance.now());
+    this.options.metrics?.added();
     if (this.processing.has(key)) return; // queued again when the current run finishes
     this.queue.push(key);
+    this.options.metrics?.depth(this.queue.length);
     this.schedulePump();
   }
 
@@ -135,6 +155,7 @@ export class WorkQueue {
 
   /** Adds the key after its next backoff delay. */
   addRateLimited(key: string): void {
+    this.options.metrics?.retried();
     this.addAfter(key, this.limiter.when(key));
   }
 
@@ -165,6 +186,8 @@ export class WorkQueue {
     this.waiting.clear();
     this.queue.length = 0;
     this.dirty.clear();
+    this.addedAt.clear();
+    this.options.metrics?.depth(0);
     if (this.active === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
@@ -184,6 +207,10 @@ export class WorkQueue {
     while (!this.stopping && this.handler && this.active < this.concurrency && this.queue.length > 0) {
       const key = this.queue.shift()!;
       this.dirty.delete(key);
+      const added = this.addedAt.get(key);
+      this.addedAt.delete(key);
+      if (added !== undefined) this.options.metrics?.queued((performance.now() - added) / 1000);
+      this.options.metrics?.depth(this.queue.length);
       this.processing.add(key);
       this.active++;
       void this.process(key, this.handler);
@@ -199,6 +226,7 @@ export class WorkQueue {
       result = { kind: 'error', error };
     }
     const durationMs = performance.now() - started;
+    this.options.metrics?.worked(durationMs / 1000);
     try {
       this.options.onProcessed?.({ key, result, durationMs });
     } catch (err) {
@@ -222,7 +250,10 @@ export class WorkQueue {
     }
     this.processing.delete(key);
     this.active--;
-    if (this.dirty.has(key) && !this.stopping) this.queue.push(key);
+    if (this.dirty.has(key) && !this.stopping) {
+      this.queue.push(key);
+      this.options.metrics?.depth(this.queue.length);
+    }
     if (this.stopping && this.active === 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];

@@ -76,6 +76,9 @@ export abstract class DurableCounters implements CounterOps {
       this.now,
     );
     this.queues.start();
+    // Exported at 0 from the start: a rate over them (and the alert on it) is 0, not missing, until the first one.
+    this.metrics.triggersDropped.inc({ namespace: ns }, 0);
+    this.metrics.rollups.inc({ namespace: ns, result: 'error' }, 0);
   }
 
   /** Rolls the counter up now and records the outcome in the metrics (the queues, and Eventual's first read). */

@@ -65,7 +65,9 @@ describe('the counter API handlers', () => {
     });
     return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> };
   };
-  const requests = async () => (await s.metrics.requests.get()).values.map((v) => ({ ...v.labels, value: v.value }));
+  const series = async () => (await s.metrics.requests.get()).values.map((v) => ({ ...v.labels, value: v.value }));
+  /** The requests counted, without the failure series exported at 0. */
+  const requests = async () => (await series()).filter((r) => r.value > 0);
 
   it('AddCount: adds with the client token and echoes it', async () => {
     const token = { token: 'tok-1', generation_time: new Date(NOW - 500).toISOString() };
@@ -185,7 +187,9 @@ describe('the counter API handlers', () => {
       status: 404,
       body: { error: { code: 'NAMESPACE_NOT_FOUND', field: 'namespace', message: expect.stringContaining('"nope"') } },
     });
-    expect(await requests()).toEqual([{ op: 'GetCount', namespace: '(unknown)', status: '404', value: 1 }]);
+    expect(await requests()).toEqual([
+      { op: 'GetCount', namespace: '(unknown)', status: '404', code: 'NAMESPACE_NOT_FOUND', value: 1 },
+    ]);
   });
 
   it('answers 503 with Retry-After 5 for a namespace not ready, labelled with its name', async () => {
@@ -196,7 +200,9 @@ describe('the counter API handlers', () => {
       code: 'UNAVAILABLE',
       message: 'namespace "pending" is not ready: tables do not exist yet',
     });
-    expect(await requests()).toEqual([{ op: 'GetCount', namespace: 'pending', status: '503', value: 1 }]);
+    expect(await requests()).toEqual([
+      { op: 'GetCount', namespace: 'pending', status: '503', code: 'UNAVAILABLE', value: 1 },
+    ]);
   });
 
   it('answers the domain errors of the operations as the error table says', async () => {
@@ -214,10 +220,10 @@ describe('the counter API handlers', () => {
       status: 409,
       body: { error: { code: 'COUNT_OUT_OF_RANGE', field: 'counter_name' } },
     });
-    expect((await requests()).map((r) => [r.op, r.namespace, r.status])).toEqual([
-      ['AddCount', 'orders', '503'],
-      ['AddAndGetCount', 'orders', '409'],
-      ['GetCount', 'orders', '409'],
+    expect((await requests()).map((r) => [r.op, r.namespace, r.status, r.code])).toEqual([
+      ['AddCount', 'orders', '503', 'UNAVAILABLE'],
+      ['AddAndGetCount', 'orders', '409', 'COUNT_OUT_OF_RANGE'],
+      ['GetCount', 'orders', '409', 'COUNT_OUT_OF_RANGE'],
     ]);
   });
 
@@ -232,6 +238,21 @@ describe('the counter API handlers', () => {
     expect(s.logged.map((l) => JSON.parse(l) as { op: string; err: string; msg: string })).toEqual([
       expect.objectContaining({ op: 'GetCount', err: 'x is not a function', msg: 'request failed' }),
     ]);
+    expect(await requests()).toEqual([
+      { op: 'GetCount', namespace: 'orders', status: '500', code: 'INTERNAL', value: 1 },
+    ]);
+  });
+
+  it('labels a success with code OK, and exports the server failures of an op and namespace at 0 from its first call', async () => {
+    await post('AddCount', { namespace: 'orders', counter_name: 'c', delta: 1 });
+    expect(await series()).toEqual(
+      expect.arrayContaining([
+        { op: 'AddCount', namespace: 'orders', status: '200', code: 'OK', value: 1 },
+        { op: 'AddCount', namespace: 'orders', status: '503', code: 'UNAVAILABLE', value: 0 },
+        { op: 'AddCount', namespace: 'orders', status: '500', code: 'INTERNAL', value: 0 },
+      ]),
+    );
+    expect(await series()).toHaveLength(3);
   });
 
   it('refuses a body over the limit (closing the connection) and an encoded body', async () => {

@@ -11,6 +11,8 @@ import { sendError, sendJson } from './reply';
 
 const POST_PREFIX = '/v1/counter/';
 const GET_PATH = /^\/v1\/namespaces\/([^/?]+)\/counters\/([^/?]+)$/;
+/** The answers that are the server's failure, not the client's (errors.ts: UnavailableError, anything unexpected). */
+const SERVER_FAILURES = [{ status: 503, code: 'UNAVAILABLE' }, INTERNAL_ERROR];
 
 export interface CounterServerDeps extends OpContext {
   metrics: RuntimeMetrics;
@@ -67,14 +69,20 @@ export function counterServer(deps: CounterServerDeps, app: Express): RequestLis
   const durations = new Map<string, ReturnType<typeof metrics.requestDuration.labels>>();
   const counts = new Map<string, ReturnType<typeof metrics.requests.labels>>();
   /** `namespace` is a served namespace's name, or undefined (unknown names would be unbounded label values). */
-  const observe = (op: string, namespace: string | undefined, status: number, seconds: number): void => {
+  const observe = (op: string, namespace: string | undefined, status: number, code: string, seconds: number): void => {
     let d = durations.get(op);
     if (!d) durations.set(op, (d = metrics.requestDuration.labels(op)));
     d.observe(seconds);
     const ns = namespace ?? '(unknown)';
-    const key = `${op}\u0000${ns}\u0000${status}`;
+    const key = `${op}\u0000${ns}\u0000${status}\u0000${code}`;
     let c = counts.get(key);
-    if (!c) counts.set(key, (c = metrics.requests.labels(op, ns, String(status))));
+    if (!c) {
+      counts.set(key, (c = metrics.requests.labels(op, ns, String(status), code)));
+      // The server-side failures start at 0 beside the first answer of an op and namespace, so error ratios (and the
+      // alerts on them) read 0 rather than nothing until the first failure.
+      for (const e of SERVER_FAILURES)
+        metrics.requests.inc({ op, namespace: ns, status: String(e.status), code: e.code }, 0);
+    }
     c.inc();
   };
 
@@ -87,6 +95,7 @@ export function counterServer(deps: CounterServerDeps, app: Express): RequestLis
     const started = process.hrtime.bigint();
     let namespace: string | undefined;
     let status = 200;
+    let code = 'OK';
     try {
       const request = op.validate(await body());
       // The namespace is looked up once, from the validated body: for the operation and for the metric label.
@@ -101,10 +110,11 @@ export function counterServer(deps: CounterServerDeps, app: Express): RequestLis
         reply = INTERNAL_ERROR;
       }
       status = reply.status;
+      code = reply.code;
       if (status === 413) res.setHeader('connection', 'close');
       sendError(res, reply);
     } finally {
-      observe(name, namespace, status, Number(process.hrtime.bigint() - started) / 1e9);
+      observe(name, namespace, status, code, Number(process.hrtime.bigint() - started) / 1e9);
     }
   };
 

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { registerBuildInfo } from '../../lib/build-info';
 
 /**
  * The runtime's Prometheus metrics, in one place. Names in base units with a tally_ prefix; labels low-cardinality
@@ -8,10 +9,11 @@ export function createRuntimeMetrics(registry = new Registry()) {
   collectDefaultMetrics({ register: registry, prefix: 'tally_runtime_' });
   return {
     registry,
+    buildInfo: registerBuildInfo(registry, 'tally_build_info', 'runtime'),
     requests: new Counter({
       name: 'tally_requests_total',
-      help: 'Counter API requests by operation, namespace and HTTP status.',
-      labelNames: ['op', 'namespace', 'status'] as const,
+      help: 'Counter API requests by operation, namespace, HTTP status and API error code (OK for a success).',
+      labelNames: ['op', 'namespace', 'status', 'code'] as const,
       registers: [registry],
     }),
     requestDuration: new Histogram({

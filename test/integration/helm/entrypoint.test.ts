@@ -98,6 +98,10 @@ describe("the images' command, run as the chart runs it", () => {
       async () => (await fetch(`${url}/healthz`).catch(() => undefined))?.status === 200,
       { timeoutMs: 30_000 },
     );
-    expect(await (await fetch(`${url}/metrics`)).text()).toContain('tally_operator_reconcile_total');
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toContain('controller_runtime_reconcile_total');
+    expect(metrics).toMatch(
+      /^tally_build_info\{version="\d+\.\d+\.\d+",component="operator",nodejs_version="v[\d.]+"\} 1$/m,
+    );
   });
 });

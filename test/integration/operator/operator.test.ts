@@ -95,8 +95,8 @@ describe('the operator', () => {
     );
     await new Promise((r) => setTimeout(r, 3000));
     expect(op.reconciles).toBe(count);
-    const metrics = await op.metrics.registry.getSingleMetricAsString('tally_operator_reconcile_total');
-    expect(metrics).toMatch(/result="success"\} [1-9]/);
+    const metrics = await op.metrics.registry.getSingleMetricAsString('controller_runtime_reconcile_total');
+    expect(metrics).toMatch(/controller="counternamespace",result="success"\} [1-9]/);
   });
 
   it('puts back an owned ConfigMap someone deletes, through its watch', async () => {
