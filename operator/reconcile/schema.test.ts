@@ -145,6 +145,28 @@ describe('ensureKeyspaceAndTables', () => {
     });
   });
 
+  it('never takes over the keyspace of a deleted owner from another Kubernetes namespace', async () => {
+    const left = {
+      owner: 'uid-gone',
+      name: 'CounterNamespace team-b/orders',
+      counterNamespace: { namespace: 'team-b', name: 'orders' },
+      keyspaceCreated: true,
+    };
+    schema.keyspaces.set('tally_orders', {
+      replication: { class: 'SimpleStrategy', replication_factor: '1' },
+      ownership: left,
+      retentionSeconds: 604800,
+    });
+    const ctx = await resolved();
+    expect((await ensureKeyspaceAndTables(ctx)).kind).toBe('requeue');
+    expect(schema.keyspaces.get('tally_orders')?.ownership).toEqual(left);
+    expect(conditionOf(ctx, ConditionType.Ready)).toMatchObject({ status: 'False', reason: Reason.KeyspaceConflict });
+    expect(conditionOf(ctx, ConditionType.Ready)?.message).toContain(
+      'it belonged to CounterNamespace team-b/orders, in Kubernetes namespace team-b, and a keyspace is never handed to another namespace',
+    );
+    expect(kube.events.map((e) => e.reason)).toEqual([EventReason.KeyspaceConflict]);
+  });
+
   it('adopts what `serve --provision` made, keeping whether the keyspace was created for it', async () => {
     schema.keyspaces.set('tally_orders', {
       replication: { class: 'SimpleStrategy', replication_factor: '1' },

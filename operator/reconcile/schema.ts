@@ -153,6 +153,16 @@ async function claimKeyspace(ctx: ReconcileContext, config: NamespaceConfig): Pr
   } else if (claim.kind === 'taken') {
     const gone = await ownerGone(ctx, claim.ownership);
     if (gone.kind !== 'gone') return conflict(ctx, keyspace, claim.why + (gone.note ? ` (${gone.note})` : ''));
+    // Tenants are Kubernetes namespaces: whoever may create CounterNamespaces in one must not reach the data another
+    // left behind by naming its keyspace. Only an owner from this namespace is taken over.
+    const from = claim.ownership?.counterNamespace?.namespace;
+    if (from !== counterNamespace.namespace) {
+      return conflict(
+        ctx,
+        keyspace,
+        `it belonged to ${claim.ownership?.name ?? claim.ownership?.owner}, in ${from ? `Kubernetes namespace ${from}` : 'an unknown Kubernetes namespace'}, and a keyspace is never handed to another namespace (a cluster administrator who means to move it drops or renames it in Cassandra)`,
+      );
+    }
     // Its CounterNamespace was deleted with Retain (or the object was re-created: GitOps re-sync, restore). Whoever
     // claims the keyspace now takes it over, but not the right to drop it: a keyspace another object created is
     // kept on deletion even with deletionPolicy Delete.
