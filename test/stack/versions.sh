@@ -15,3 +15,4 @@ NODE_VERSION=24.22.3
 NPM_VERSION=11.21.2
 # The API fuzzer of test/integration/runtime/fuzz.test.ts (PyPI; its dependencies: schemathesis-constraints.txt).
 SCHEMATHESIS_VERSION=4.32.5
+CHROMIUM_VERSION=156.0.8078.114-1~deb12u1 # Debian's chromium, for the status page's test and screenshot (test/support/chromium.ts)
