@@ -11,6 +11,7 @@ import type { NamespaceSource } from './namespace/source';
 import { createLogger, type Logger } from '../lib/log';
 import { messageOf } from '../lib/errors';
 import { createRuntimeMetrics, type RuntimeMetrics } from './observability/metrics';
+import { RecentErrors } from './observability/recent-errors';
 import { cassandraSettingsFromEnv, createCassandraClient } from '../store/client';
 import { measureClockOffset } from '../store/clock';
 import { ClockGuard } from './clock/clock-guard';
@@ -56,6 +57,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const env = opts.env ?? process.env;
   const log = opts.log ?? createLogger('tally-runtime');
   const metrics = createRuntimeMetrics();
+  const recentErrors = new RecentErrors();
   const cassandraSettings = cassandraSettingsFromEnv(env);
   const httpLimits = httpLimitsFromEnv(env);
   const cassandra = createCassandraClient(cassandraSettings, { applicationName: 'tally-runtime' });
@@ -85,6 +87,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     cache,
     metrics,
     log,
+    recentErrors,
     provision: opts.provision ?? false,
     requestTimeoutMs: cassandraSettings.requestTimeoutMs,
     ...(opts.now ? { now: opts.now } : {}),
@@ -136,8 +139,8 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     return { ready: checks.namespaces!.ok && !drain.draining, checks };
   };
 
-  const app = createApp({ registry, metrics, log, readiness });
-  const handler = drain.wrap(counterServer({ registry, metrics, log, now }, app));
+  const app = createApp({ registry, metrics, log, readiness, recentErrors });
+  const handler = drain.wrap(counterServer({ registry, metrics, log, now, recentErrors }, app));
   await opts.source.start((snapshot) => void registry.apply(snapshot));
 
   const server = await new Promise<Server>((resolve, reject) => {

@@ -206,6 +206,107 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/status.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What the status page (GET /status, HTML) shows: per namespace, the stores and the recent errors. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            generated_at: string;
+                            /** @description As /readyz answers. */
+                            ready: boolean;
+                            checks: {
+                                [key: string]: {
+                                    ok: boolean;
+                                    detail: string;
+                                };
+                            };
+                            /** @description Cassandra's clock minus this process's, as last measured, and how far off that may be. */
+                            clock: {
+                                offset_seconds: number | null;
+                                uncertainty_seconds: number | null;
+                            };
+                            namespaces: {
+                                name: string;
+                                /** @enum {string} */
+                                counter_type: "BestEffort" | "Eventual" | "Accurate";
+                                /** @description Null for BestEffort (Memcached only). */
+                                keyspace: string | null;
+                                ready: boolean;
+                                /** @description Why it is not ready. */
+                                reason?: string;
+                                /** @description Counter API requests since the process started: all, 4xx, 5xx. */
+                                requests: {
+                                    total: number | null;
+                                    client_errors: number | null;
+                                    server_errors: number | null;
+                                };
+                                /** @description Rollup cache lookups of Eventual reads; hit_ratio = hits / (hits + misses). Null for the other types. */
+                                cache: {
+                                    hits: number | null;
+                                    misses: number | null;
+                                    errors: number | null;
+                                    hit_ratio: number | null;
+                                } | null;
+                                /** @description Rollup lag quantiles estimated from tally_rollup_lag_seconds, checkpoints rolled, counters queued, triggers dropped. Null for BestEffort. */
+                                rollup: {
+                                    lag_p50_seconds: number | null;
+                                    lag_p99_seconds: number | null;
+                                    rolled: number | null;
+                                    queue_depth: number | null;
+                                    triggers_dropped: number | null;
+                                } | null;
+                            }[];
+                            config_errors: string[];
+                            /** @description The last 5xx answers and failed rollups, newest first; a repeat is counted, not listed again. */
+                            recent_errors: {
+                                /**
+                                 * Format: date-time
+                                 * @description The last time it happened.
+                                 */
+                                time: string;
+                                /** @description How often, since it was first listed. */
+                                count: number;
+                                namespace?: string;
+                                /**
+                                 * @example UNAVAILABLE
+                                 * @example ROLLUP_FAILED
+                                 */
+                                code: string;
+                                message: string;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/metrics": {
         parameters: {
             query?: never;

@@ -1,6 +1,7 @@
 import type { RollupCache } from '../cache/rollup-cache';
 import type { NamespaceConfig } from '../../api/namespace-config';
 import type { RuntimeMetrics } from '../observability/metrics';
+import type { RecentErrors } from '../observability/recent-errors';
 import { countAsOf } from '../rollup/count';
 import { clockOffsetBoundMs, rollupCounter, settleDelayMs } from '../rollup/rollup';
 import type { ClockTrust } from '../clock/clock-guard';
@@ -22,6 +23,8 @@ export interface DurableDeps {
   clock: ClockTrust;
   /** The Cassandra request timeout, which the settle margin must cover (see clockOffsetBoundMs). */
   requestTimeoutMs: number;
+  /** Where failed rollups are kept for /status. */
+  recentErrors?: RecentErrors;
   now?: () => number;
 }
 
@@ -71,6 +74,7 @@ export abstract class DurableCounters implements CounterOps {
             return void this.metrics.rollups.inc({ namespace: ns, result: 'held' });
           this.metrics.rollups.inc({ namespace: ns, result: 'error' });
           this.log.warn({ namespace: ns, counter, err: messageOf(err) }, 'rollup failed; retrying later');
+          deps.recentErrors?.record({ namespace: ns, code: 'ROLLUP_FAILED', message: `${counter}: ${messageOf(err)}` });
         },
       },
       this.now,

@@ -5,6 +5,7 @@ import type { NamespaceConfig } from '../../api/namespace-config';
 import type { NamespaceSnapshot } from '../namespace/source';
 import type { Logger } from '../../lib/log';
 import type { RuntimeMetrics } from '../observability/metrics';
+import type { RecentErrors } from '../observability/recent-errors';
 import { CounterStore } from '../storage/counter-store';
 import { messageOf } from '../../lib/errors';
 import { NamespaceNotFoundError, UnavailableError } from '../errors';
@@ -34,6 +35,8 @@ export interface RegistryDeps {
   /** The Cassandra request timeout: a namespace's settle margin should exceed it (see durable.ts). */
   requestTimeoutMs: number;
   clock: ClockTrust;
+  /** Passed to the durable counters, which record their failed rollups in it. */
+  recentErrors?: RecentErrors;
   now?: () => number;
 }
 
@@ -112,7 +115,7 @@ export class NamespaceRegistry {
   }
 
   private createOps(config: NamespaceConfig): CounterOps {
-    const { cassandra, cache, metrics, log, now, clock, requestTimeoutMs } = this.deps;
+    const { cassandra, cache, metrics, log, now, clock, requestTimeoutMs, recentErrors } = this.deps;
     if (config.counterType === 'BestEffort') return new BestEffortCounters(config, cache);
     const deps = {
       store: new CounterStore(cassandra, config),
@@ -121,6 +124,7 @@ export class NamespaceRegistry {
       log: log.child({ namespace: config.name }),
       clock,
       requestTimeoutMs,
+      ...(recentErrors ? { recentErrors } : {}),
       ...(now ? { now } : {}),
     };
     return config.counterType === 'Eventual' ? new EventualCounters(deps) : new AccurateCounters(deps);

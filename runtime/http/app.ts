@@ -3,9 +3,11 @@ import type { NamespaceRegistry } from '../counter/registry';
 import { messageOf } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
 import type { RuntimeMetrics } from '../observability/metrics';
+import { RecentErrors } from '../observability/recent-errors';
 import { errorReply, INTERNAL_ERROR, RequestError } from './errors';
 import { openApiDocument } from './openapi';
 import { sendError } from './reply';
+import { collectStatus, renderStatusPage } from './status-page';
 
 export interface Readiness {
   ready: boolean;
@@ -18,6 +20,8 @@ export interface AppDeps {
   metrics: RuntimeMetrics;
   log: Logger;
   readiness: () => Promise<Readiness>;
+  /** The failures /status lists (the server records into the same one); an empty one by default. */
+  recentErrors?: RecentErrors;
 }
 
 /** Each path of the OpenAPI document as a pattern ({name} is one segment), with the Allow header it answers. */
@@ -41,6 +45,7 @@ export function allowedMethods(path: string): string | undefined {
  */
 export function createApp(deps: AppDeps): express.Express {
   const { registry, metrics, log } = deps;
+  const recentErrors = deps.recentErrors ?? new RecentErrors();
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -56,6 +61,22 @@ export function createApp(deps: AppDeps): express.Express {
       })),
       errors: registry.errors,
     });
+  });
+
+  // The status page sits with the namespace listing: whatever will guard /v1/namespaces (authentication) is mounted
+  // before both, as for /metrics. It shows what those show, and the recent errors' messages.
+  const status = () => collectStatus({ registry, metrics, readiness: deps.readiness, recentErrors });
+  app.get('/status', async (_req, res) => {
+    res.setHeader('content-type', 'text/html; charset=utf-8');
+    res.setHeader('cache-control', 'no-store');
+    // Belt and braces behind the escaping: nothing on the page may run script or load anything.
+    res.setHeader('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'");
+    res.setHeader('x-content-type-options', 'nosniff');
+    res.send(renderStatusPage(await status()));
+  });
+  app.get('/status.json', async (_req, res) => {
+    res.setHeader('cache-control', 'no-store');
+    res.json(await status());
   });
 
   app.get('/openapi.json', (_req, res) => {
@@ -103,6 +124,7 @@ export function createApp(deps: AppDeps): express.Express {
   // Four parameters mark this as express's error handler.
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     log.error({ err: messageOf(err) }, 'unhandled error');
+    recentErrors.record({ code: INTERNAL_ERROR.code, message: INTERNAL_ERROR.message });
     sendError(res, INTERNAL_ERROR);
   });
 

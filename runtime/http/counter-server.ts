@@ -4,6 +4,7 @@ import { readyOps } from '../counter/registry';
 import { asError, messageOf } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
 import type { RuntimeMetrics } from '../observability/metrics';
+import type { RecentErrors } from '../observability/recent-errors';
 import { COUNTER_OPS, type CounterOp, type OpContext } from './counter-ops';
 import { errorReply, INTERNAL_ERROR, RequestError } from './errors';
 import { LIMITS } from './openapi';
@@ -17,6 +18,8 @@ const SERVER_FAILURES = [{ status: 503, code: 'UNAVAILABLE' }, INTERNAL_ERROR];
 export interface CounterServerDeps extends OpContext {
   metrics: RuntimeMetrics;
   log: Logger;
+  /** Where 5xx answers are kept for /status. */
+  recentErrors?: RecentErrors;
 }
 
 /** Reads a JSON body of at most LIMITS.bodyMaxBytes; rejects with the RequestError a client should see. */
@@ -111,6 +114,8 @@ export function counterServer(deps: CounterServerDeps, app: Express): RequestLis
       }
       status = reply.status;
       code = reply.code;
+      // What the client was told (a 500 says only "see the log"), never the request.
+      if (status >= 500) deps.recentErrors?.record({ namespace, code: reply.code, message: reply.message });
       if (status === 413) res.setHeader('connection', 'close');
       sendError(res, reply);
     } finally {

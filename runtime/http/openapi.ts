@@ -1,5 +1,6 @@
 import { NAMESPACE_NAME_PATTERN, namespaceConfigSchema } from '../../api/namespace-config';
 import { COUNTER_TYPES } from '../../api/spec-schema';
+import { RECENT_ERRORS_KEPT } from '../observability/recent-errors';
 
 /** Limits a request must stay within; the OpenAPI document states them and validation enforces them from it. */
 export const LIMITS = {
@@ -218,6 +219,95 @@ function readiness(status: 'ready' | 'not ready') {
   } as const;
 }
 
+/** The body of /status.json (runtime/http/status-page.ts): what the status page at /status draws. */
+const nullableNumber = { type: ['number', 'null'] } as const;
+const statusReport = {
+  type: 'object',
+  required: ['generated_at', 'ready', 'checks', 'clock', 'namespaces', 'config_errors', 'recent_errors'],
+  additionalProperties: false,
+  properties: {
+    generated_at: { type: 'string', format: 'date-time' },
+    ready: { type: 'boolean', description: 'As /readyz answers.' },
+    checks: readiness('ready').properties.checks,
+    clock: {
+      type: 'object',
+      required: ['offset_seconds', 'uncertainty_seconds'],
+      additionalProperties: false,
+      description: "Cassandra's clock minus this process's, as last measured, and how far off that may be.",
+      properties: { offset_seconds: nullableNumber, uncertainty_seconds: nullableNumber },
+    },
+    namespaces: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['name', 'counter_type', 'keyspace', 'ready', 'requests', 'cache', 'rollup'],
+        additionalProperties: false,
+        description: 'Each number is null when the metric it is read from is not there.',
+        properties: {
+          name: { type: 'string', pattern: NAMESPACE_NAME_PATTERN },
+          counter_type: { type: 'string', enum: [...COUNTER_TYPES] },
+          keyspace: { type: ['string', 'null'], description: 'Null for BestEffort (Memcached only).' },
+          ready: { type: 'boolean' },
+          reason: { type: 'string', description: 'Why it is not ready.' },
+          requests: {
+            type: 'object',
+            required: ['total', 'client_errors', 'server_errors'],
+            additionalProperties: false,
+            description: 'Counter API requests since the process started: all, 4xx, 5xx.',
+            properties: { total: nullableNumber, client_errors: nullableNumber, server_errors: nullableNumber },
+          },
+          cache: {
+            type: ['object', 'null'],
+            required: ['hits', 'misses', 'errors', 'hit_ratio'],
+            additionalProperties: false,
+            description:
+              'Rollup cache lookups of Eventual reads; hit_ratio = hits / (hits + misses). Null for the other types.',
+            properties: {
+              hits: nullableNumber,
+              misses: nullableNumber,
+              errors: nullableNumber,
+              hit_ratio: nullableNumber,
+            },
+          },
+          rollup: {
+            type: ['object', 'null'],
+            required: ['lag_p50_seconds', 'lag_p99_seconds', 'rolled', 'queue_depth', 'triggers_dropped'],
+            additionalProperties: false,
+            description:
+              'Rollup lag quantiles estimated from tally_rollup_lag_seconds, checkpoints rolled, counters queued, ' +
+              'triggers dropped. Null for BestEffort.',
+            properties: {
+              lag_p50_seconds: nullableNumber,
+              lag_p99_seconds: nullableNumber,
+              rolled: nullableNumber,
+              queue_depth: nullableNumber,
+              triggers_dropped: nullableNumber,
+            },
+          },
+        },
+      },
+    },
+    config_errors: { type: 'array', items: { type: 'string' } },
+    recent_errors: {
+      type: 'array',
+      maxItems: RECENT_ERRORS_KEPT,
+      description: 'The last 5xx answers and failed rollups, newest first; a repeat is counted, not listed again.',
+      items: {
+        type: 'object',
+        required: ['time', 'code', 'message', 'count'],
+        additionalProperties: false,
+        properties: {
+          time: { type: 'string', format: 'date-time', description: 'The last time it happened.' },
+          count: { type: 'integer', minimum: 1, description: 'How often, since it was first listed.' },
+          namespace: { type: 'string' },
+          code: { type: 'string', examples: ['UNAVAILABLE', 'ROLLUP_FAILED'] },
+          message: { type: 'string' },
+        },
+      },
+    },
+  },
+} as const;
+
 export const openApiDocument = {
   openapi: '3.1.0',
   info: {
@@ -297,6 +387,14 @@ export const openApiDocument = {
         responses: {
           '200': { description: 'ready', content: { 'application/json': { schema: readiness('ready') } } },
           '503': { description: 'not ready', content: { 'application/json': { schema: readiness('not ready') } } },
+        },
+      },
+    },
+    '/status.json': {
+      get: {
+        summary: 'What the status page (GET /status, HTML) shows: per namespace, the stores and the recent errors.',
+        responses: {
+          '200': { description: 'OK', content: { 'application/json': { schema: statusReport } } },
         },
       },
     },
