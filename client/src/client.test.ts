@@ -153,6 +153,7 @@ describe('TallyClient mutations', () => {
     expect(window.maybeCounted).toBe(true);
     expect(window.lastError).toBeInstanceOf(UnavailableError);
     expect(window.attempts).toBe(seen.length);
+    expect(window.idempotencyToken).toEqual(seen[0]!.body!.idempotency_token);
     expect(window.message).toMatch(/accept limit 3 s.*may have been counted \(once\) or not/);
     // 3 s limit less the 1 s margin: no attempt at or after T0 + 2 s, and the next would have been.
     expect(Math.max(...seen.map((s) => s.atMs))).toBeLessThan(T0 + 2000);
@@ -212,6 +213,7 @@ describe('TallyClient mutations', () => {
       expect(err).toBeInstanceOf(type);
       expect(err).toMatchObject({ status: (reply as { status: number }).status });
       expect(seen).toHaveLength(1);
+      expect((err as InvalidArgumentError).idempotencyToken).toEqual(seen[0]!.body!.idempotency_token);
     }
     const { client } = harness(() => refused(400, 'INVALID_ARGUMENT', 'delta'));
     await expect(client.addCount(add)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'delta' });

@@ -210,17 +210,26 @@ export class TallyClient {
       };
     };
     const what = `${op} ${request.namespace}/${request.counter_name}`;
-    return this.run<T>({ method: 'POST', path: `/v1/counter/${op}`, body, what }, options, policy, (n, last, maybe) => {
-      const counted = maybe ? 'it may have been counted (once) or not' : 'it was not counted';
-      return new AcceptWindowExceededError(
-        `${what}: gave up after ${n} attempt(s): another would reach the runtime after the accept window of ` +
-          `token ${token.token} (generated ${token.generation_time}, accept limit ${limitSeconds} s) closes; ` +
-          `${counted}. Last attempt: ${last.message}`,
-        n,
-        token,
-        last,
-        maybe,
-      );
+    const sent = this.run<T>(
+      { method: 'POST', path: `/v1/counter/${op}`, body, what },
+      options,
+      policy,
+      (n, last, maybe) => {
+        const counted = maybe ? 'it may have been counted (once) or not' : 'it was not counted';
+        return new AcceptWindowExceededError(
+          `${what}: gave up after ${n} attempt(s): another would reach the runtime after the accept window of ` +
+            `token ${token.token} (generated ${token.generation_time}, accept limit ${limitSeconds} s) closes; ` +
+            `${counted}. Last attempt: ${last.message}`,
+          n,
+          token,
+          last,
+          maybe,
+        );
+      },
+    );
+    return sent.catch((err: unknown) => {
+      if (err instanceof TallyError) err.idempotencyToken = token;
+      throw err;
     });
   }
 

@@ -4,6 +4,12 @@ export type ErrorBody = components['schemas']['Error'];
 
 /** Every error the client throws. `code` is the API's error code, or the client's own for failures it saw itself. */
 export class TallyError extends Error {
+  /**
+   * For a failed mutation, the token its attempts carried: sending the same call again with it (while the accept
+   * window lasts) cannot count it twice.
+   */
+  idempotencyToken?: { token: string; generation_time: string };
+
   constructor(
     message: string,
     /** The API's code (INVALID_ARGUMENT, UNAVAILABLE, ...) or CONNECTION_ERROR, TIMEOUT, ACCEPT_WINDOW_EXCEEDED, ... */
