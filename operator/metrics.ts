@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { registerBuildInfo } from '../lib/build-info';
 import type { ProcessedInfo, WorkQueueMetrics } from '../lib/kube/workqueue';
-import type { RollupHealth } from './reconcile/rollup-health';
+import type { RollupHealth } from './reconcile/context';
 
 /** The controller label of the reconcile metrics and the name label of its work queue's, as controller-runtime names them. */
 export const CONTROLLER = 'counternamespace';

@@ -70,7 +70,7 @@ export function createWatches(kc: KubeConfig, namespaces: readonly string[], log
   return {
     counterNamespaces,
     owned: [configMaps, cronJobs] as ResourceInformer<KubernetesObject>[],
-    cronJobs: cronJobs as ResourceInformer<KubernetesObject>,
+    cronJobs,
   };
 }
 

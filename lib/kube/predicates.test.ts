@@ -46,3 +46,14 @@ describe('cronJobRunEnded', () => {
     expect(cronJobRunEnded(idle, idle)).toBe(false);
   });
 });
+
+describe('cronJobRunEnded across a list and a watch', () => {
+  it('takes the same time as a Date (listed) and as a string (watched) for the same', () => {
+    const listed = {
+      metadata: {},
+      status: { lastSuccessfulTime: new Date('2026-12-01T12:00:07Z') },
+    } as KubernetesObject;
+    const watched = { metadata: {}, status: { lastSuccessfulTime: '2026-12-01T12:00:07Z' } } as KubernetesObject;
+    expect(cronJobRunEnded(watched, listed)).toBe(false);
+  });
+});

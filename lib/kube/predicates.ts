@@ -31,6 +31,9 @@ export function cronJobRunEnded(obj: KubernetesObject, old: KubernetesObject): b
   const a = (obj as CronJobStatus).status;
   const b = (old as CronJobStatus).status;
   const active = (s: CronJobStatus['status']): number => s?.active?.length ?? 0;
+  // A listed object carries Dates, a watched one strings.
+  const time = (v: unknown): number | undefined =>
+    v instanceof Date ? v.getTime() : typeof v === 'string' ? Date.parse(v) : undefined;
   const ended = active(b) > 0 && active(a) === 0;
-  return ended || String(a?.lastSuccessfulTime ?? '') !== String(b?.lastSuccessfulTime ?? '');
+  return ended || time(a?.lastSuccessfulTime) !== time(b?.lastSuccessfulTime);
 }

@@ -1,12 +1,19 @@
 import type { V1CronJob } from '@kubernetes/client-node';
 import type { NamespaceConfig } from '../../api/namespace-config';
 import type { Logger } from '../../lib/log';
-import { setCondition, type Condition } from '../../api/conditions';
+import { setCondition, type Condition, type Reason } from '../../api/conditions';
 import type { CounterNamespace, CounterNamespaceStatus } from '../../api/types';
 import type { OperatorConfig } from '../config';
 import type { KubeApi } from '../kube-api';
 import type { SchemaStore } from '../schema-store';
-import type { RollupHealth } from './rollup-health';
+
+/** The verdict on a CounterNamespace's sweeper (./rollup-health.ts), kept for the operator's metrics. */
+export interface RollupHealth {
+  status: 'True' | 'False' | 'Unknown';
+  reason: Reason;
+  message: string;
+  lastSuccess?: Date | undefined;
+}
 
 /** What the reconcile steps share for one CounterNamespace. */
 export interface ReconcileContext {

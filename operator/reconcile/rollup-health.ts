@@ -1,7 +1,7 @@
 import type { V1CronJob } from '@kubernetes/client-node';
 import { CronExpressionParser } from 'cron-parser';
 import { ConditionType, EventReason, Reason, findCondition } from '../../api/conditions';
-import { condition, conditionChanges, type ReconcileContext } from './context';
+import { condition, conditionChanges, type ReconcileContext, type RollupHealth } from './context';
 import { Continue, type StepResult } from './step';
 
 /** A sweeper that has not succeeded for this many of its schedules is overdue ("a few schedules"). */
@@ -17,13 +17,6 @@ export interface RollupHealthInput {
   /** The condition as it stands, held while a run is in progress. */
   previous?: { status: string; reason: string; message: string } | undefined;
   now: Date;
-}
-
-export interface RollupHealth {
-  status: 'True' | 'False' | 'Unknown';
-  reason: Reason;
-  message: string;
-  lastSuccess?: Date | undefined;
 }
 
 const iso = (d: Date): string => d.toISOString().replace(/\.000Z$/, 'Z');
