@@ -344,19 +344,22 @@ export class TallyClient {
         return { ok: false, error: new TallyError(`cannot read the bearer token: ${why}`, 'BEARER_TOKEN_UNREADABLE') };
       }
     }
-    const timeout = AbortSignal.timeout(this.attemptTimeoutMs);
+    // A timer of our own, not AbortSignal.timeout(): that one is unref'd, and a fetch on a connection the peer
+    // dropped holds nothing else, so a script waiting on this call alone would exit with it unanswered.
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), this.attemptTimeoutMs);
     const where = `${request.what} at ${url}`;
     try {
       const res = await this.fetch(`${url}${request.path}`, {
         method: request.method,
         headers,
         ...(request.body !== undefined ? { body: request.body } : {}),
-        signal: AbortSignal.any([signal, timeout]),
+        signal: AbortSignal.any([signal, timeout.signal]),
       });
       const text = await res.text();
       return this.answer<T>(res, text, where);
     } catch (err) {
-      if (timeout.aborted && !signal.aborted)
+      if (timeout.signal.aborted && !signal.aborted)
         return { ok: false, error: new RequestTimeoutError(`${where}: no answer within ${this.attemptTimeoutMs} ms`) };
       if (signal.aborted) return { ok: false, error: new TallyError(`${where}: abandoned`, 'ABORTED') };
       const cause = (err as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
@@ -366,6 +369,8 @@ export class TallyClient {
         ok: false,
         error: new ConnectionError(`${where}: ${detail}`, !(code && NOT_SENT_CODES.has(code)), err),
       };
+    } finally {
+      clearTimeout(timer);
     }
   }
 
