@@ -11,6 +11,7 @@ import {
 import type { Logger } from 'pino';
 import { CRD_GROUP, CRD_PLURAL, CRD_VERSION, LABELS, MANAGED_BY } from '../api/names';
 import type { CounterNamespace } from '../api/types';
+import { customObjectLister } from '../lib/kube/custom-objects';
 import { objectKey } from '../lib/kube/informer';
 import { cronJobRunEnded, specOrMetadataChanged } from '../lib/kube/predicates';
 import { ResourceInformer } from '../lib/kube/resource-informer';
@@ -35,10 +36,7 @@ export function createWatches(kc: KubeConfig, namespaces: readonly string[], log
   const counterNamespaces = new ResourceInformer<CounterNamespace & KubernetesObject>({
     resource: crd,
     namespaces,
-    list: async (namespace, r) =>
-      (namespace
-        ? await custom.listNamespacedCustomObject({ ...crd, namespace }, r.options)
-        : await custom.listClusterCustomObject(crd, r.options)) as never,
+    list: customObjectLister(custom, crd),
     watch,
     name: 'CounterNamespaces',
     logger,

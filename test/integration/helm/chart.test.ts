@@ -132,7 +132,10 @@ const OPERATOR_RULES = {
   'batch/cronjobs': ['create', 'list', 'patch', 'watch'],
   '/events': ['create'],
 };
-const RUNTIME_RULES = { '/configmaps': ['get', 'list', 'watch'] };
+const RUNTIME_RULES = {
+  '/configmaps': ['get', 'list', 'watch'],
+  'tally.dev/counternamespaces': ['get', 'list', 'watch'],
+};
 const LEASE_RULES = { 'coordination.k8s.io/leases': ['create', 'get', 'update'] };
 
 const operatorName = `${RELEASE}-tally-operator`;

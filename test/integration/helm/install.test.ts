@@ -225,13 +225,18 @@ describe('helm install on the local API server', () => {
     }
   });
 
-  it('gives the runtime read-only access to ConfigMaps and nothing on the CRD', () => {
+  it('gives the runtime read-only access to ConfigMaps and CounterNamespaces, and nothing else', () => {
     const rt = `${release}-tally-runtime`;
-    for (const verb of ['get', 'list', 'watch']) expect([verb, canI(rt, verb, 'configmaps')]).toEqual([verb, true]);
+    for (const resource of ['configmaps', 'counternamespaces.tally.dev']) {
+      for (const verb of ['get', 'list', 'watch']) {
+        expect([verb, resource, canI(rt, verb, resource)]).toEqual([verb, resource, true]);
+      }
+    }
     for (const [verb, resource] of [
       ['create', 'configmaps'],
       ['patch', 'configmaps'],
-      ['get', 'counternamespaces.tally.dev'],
+      ['patch', 'counternamespaces.tally.dev'],
+      ['patch', 'counternamespaces.tally.dev:status'],
       ['list', 'secrets'],
     ]) {
       expect([verb, resource, canI(rt, verb!, resource!)]).toEqual([verb, resource, false]);

@@ -1,4 +1,4 @@
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
 import { CONFIG_KEY, CONFIG_LABEL_VALUE, LABELS } from '../../../api/names';
 import { ConfigMapNamespaceSource } from '../../../runtime/namespace/configmap-source';
@@ -46,6 +46,15 @@ describe('ConfigMap namespace source (real API server)', () => {
           },
         })) as { metadata: { uid: string } })
       : undefined;
+    // As the operator records it once provisioned: the runtime serves only the keyspace the status names.
+    if (cn) {
+      await customObjects(kc).replaceNamespacedCustomObjectStatus({
+        ...GROUP,
+        namespace,
+        name,
+        body: { ...cn, status: { keyspace: `tally_${name.replace(/-/g, '_')}` } },
+      });
+    }
     await kc.makeApiClient(CoreV1Api).createNamespacedConfigMap({
       namespace,
       body: {
@@ -91,6 +100,67 @@ describe('ConfigMap namespace source (real API server)', () => {
     );
     expect(snapshot!.errors.find((e) => e.startsWith(`ConfigMap ${late}/tally-${name}`))).toMatch(
       new RegExp(`namespace "${name}" is already defined by ConfigMap ${early}/tally-${name}`),
+    );
+  });
+
+  it('reports, and does not serve, ConfigMaps forged by someone who may only create ConfigMaps', async () => {
+    const core = kc.makeApiClient(CoreV1Api);
+    const owner = (await customObjects(kc).getNamespacedCustomObject({ ...GROUP, namespace: early, name })) as {
+      metadata: { uid: string };
+    };
+    const forge = (cmName: string, uid: string, doc: string) =>
+      core.createNamespacedConfigMap({
+        namespace: early,
+        body: {
+          metadata: {
+            name: cmName,
+            labels: { [LABELS.config]: CONFIG_LABEL_VALUE },
+            ownerReferences: [
+              { apiVersion: 'tally.dev/v1alpha1', kind: 'CounterNamespace', name, uid, controller: true },
+            ],
+          },
+          data: { [CONFIG_KEY]: doc },
+        },
+      });
+    // (An owner reference with a uid no CounterNamespace has is refused too, but the garbage collector deletes such a
+    // ConfigMap within moments, so it is checked in the unit tests.)
+    // The real owner's uid, on a ConfigMap of its own naming a new namespace over another tenant's keyspace.
+    await forge(
+      `tally-steal-${run}`,
+      owner.metadata.uid,
+      manifests([
+        { name: `steal-${run}`, counterType: 'Eventual', spec: { cassandra: { keyspace: 'tally_payroll' } } },
+      ]),
+    );
+    // The operator's own ConfigMap edited to point at that keyspace (before the operator would put it back).
+    await core.patchNamespacedConfigMap(
+      {
+        namespace: early,
+        name: `tally-${name}`,
+        body: {
+          data: {
+            [CONFIG_KEY]: manifests([
+              { name, counterType: 'Eventual', spec: { cassandra: { keyspace: 'tally_payroll' } } },
+            ]),
+          },
+        },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+
+    const watcher = new ConfigMapNamespaceSource(kc, [early], pino({ level: 'silent' }));
+    let snapshot: NamespaceSnapshot | undefined;
+    try {
+      await watcher.start((s) => (snapshot = s));
+    } finally {
+      await watcher.stop();
+    }
+    expect(snapshot!.namespaces).toEqual([]);
+    expect(snapshot!.errors).toEqual(
+      expect.arrayContaining([
+        `ConfigMap ${early}/tally-steal-${run}: CounterNamespace ${early}/${name} keeps its configuration in ConfigMap tally-${name}, not this one: not served`,
+        `ConfigMap ${early}/tally-${name}: names keyspace tally_payroll, but the operator provisioned tally_${name.replace(/-/g, '_')} for CounterNamespace ${early}/${name}: not served`,
+      ]),
     );
   });
 });
