@@ -24,6 +24,7 @@ COPY store ./store
 COPY runtime ./runtime
 COPY operator ./operator
 COPY cli ./cli
+COPY client/src ./client/src
 RUN npx tsc -p tsconfig.build.json
 
 # --- production dependencies only ---

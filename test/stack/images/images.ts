@@ -30,7 +30,7 @@ const execFileAsync = promisify(execFile);
 export const LOCAL_REGISTRY = 'tally.local';
 
 /** The product folders the Dockerfile copies; with the files below, the build context (as .dockerignore says). */
-export const PRODUCT_DIRS = ['api', 'lib', 'store', 'runtime', 'operator', 'cli'];
+export const PRODUCT_DIRS = ['api', 'lib', 'store', 'runtime', 'operator', 'cli', 'client/src'];
 export const PRODUCT_FILES = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json'];
 /** Test code inside the product folders, kept out of the context (and so out of the images). */
 export const TEST_ONLY_FILES = ['operator/reconcile/fakes.ts', 'runtime/storage/memory-store.ts'];
