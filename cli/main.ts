@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { runCounterCommand, type CounterCommand } from './counter-commands';
 import { runOperator } from './operator';
 import { runRollup } from './rollup';
 import { runServe } from './serve';
@@ -9,9 +10,14 @@ const usage = `tally — distributed counters on Cassandra and Memcached
 usage: tally <command> [options]
 
 commands:
-  serve     serve the counter HTTP API
-  rollup    roll up every counter whose checkpoint is behind (the sweeper the operator's CronJob runs)
-  operator  run the Kubernetes operator that reconciles CounterNamespace resources
+  serve       serve the counter HTTP API
+  rollup      roll up every counter whose checkpoint is behind (the sweeper the operator's CronJob runs)
+  operator    run the Kubernetes operator that reconciles CounterNamespace resources
+
+  add         add to a counter (AddCount; --get: AddAndGetCount)     these four call the runtime at
+  get         print a counter's count (GetCount)                      TALLY_URL or --url, with the
+  clear       reset a counter to 0 (ClearCount)                       TypeScript client (docs/cli.md)
+  namespaces  list the namespaces the runtime serves
 
 Run "tally <command> --help" for a command's options.`;
 
@@ -27,6 +33,11 @@ async function main(argv: string[]): Promise<number> {
       return runRollup(rest);
     case 'operator':
       return runOperator(rest);
+    case 'add':
+    case 'get':
+    case 'clear':
+    case 'namespaces':
+      return runCounterCommand(command satisfies CounterCommand, rest);
     case undefined:
     case '--help':
     case '-h':
