@@ -1,41 +1,21 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { inflateSync } from 'node:zlib';
-import { runCommand } from '../stack/processes';
-import { stackScript } from '../stack/paths';
-
-/** The chromium version test/stack/versions.sh pins (Debian's package version). */
-function pinnedVersion(): string {
-  return execFileSync('bash', ['-c', '. "$0"; printf %s "$CHROMIUM_VERSION"', stackScript('versions.sh')], {
-    encoding: 'utf8',
-  });
-}
-
-let ready: Promise<void> | undefined;
+import { ensurePinnedPackage } from './debian';
 
 /**
- * Debian's chromium at the pinned version, installed on first use (install-apt.sh, as faketime.ts does). A chromium
- * of another version already installed is refused rather than used: the screenshot and the test would then depend
- * on whatever the machine has.
+ * Debian's chromium at the pinned version, installed on first use; another installed version is refused (the
+ * screenshot and the test would then depend on whatever the machine has).
  */
 export function ensureChromium(): Promise<void> {
-  return (ready ??= (async () => {
-    const version = pinnedVersion();
-    await runCommand('bash', [
-      stackScript('install-apt.sh'),
-      'chromium',
-      `chromium=${version}`,
-      `chromium-common=${version}`,
-    ]);
-    const installed = execFileSync('dpkg-query', ['-W', '-f=${Version}', 'chromium'], { encoding: 'utf8' });
-    if (installed !== version)
-      throw new Error(
-        `chromium ${installed} is installed, test/stack/versions.sh pins ${version}: ` +
-          `apt-get install chromium=${version} chromium-common=${version}, or change the pin`,
-      );
-  })());
+  return ensurePinnedPackage({
+    command: 'chromium',
+    package: 'chromium',
+    companions: ['chromium-common'],
+    pin: 'CHROMIUM_VERSION',
+  });
 }
 
 /**

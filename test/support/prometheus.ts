@@ -1,39 +1,18 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as yaml from 'js-yaml';
 import { messageOf } from '../../lib/errors';
 import { freePort } from '../stack/ports';
-import { runCommand } from '../stack/processes';
-import { stackScript } from '../stack/paths';
 import { waitFor } from '../stack/wait';
+import { ensurePinnedPackage } from './debian';
 
 /** Debian's prometheus package at the version test/stack/versions.sh pins, with promtool; a real Prometheus on loopback. */
 
-function pinnedVersion(): string {
-  return execFileSync('bash', ['-c', '. "$0"; printf %s "$PROMETHEUS_VERSION"', stackScript('versions.sh')], {
-    encoding: 'utf8',
-  });
-}
-
-let installed: Promise<void> | undefined;
-
-/**
- * Installs the pinned prometheus package on first use (install-apt.sh, as faketime.ts does; its service is not
- * started). Another version already installed is refused rather than used.
- */
+/** Installs the pinned prometheus package (with promtool) on first use; its service is not started. */
 export function ensurePrometheus(): Promise<void> {
-  return (installed ??= (async () => {
-    const version = pinnedVersion();
-    await runCommand('bash', [stackScript('install-apt.sh'), 'promtool', `prometheus=${version}`]);
-    const have = execFileSync('dpkg-query', ['-W', '-f=${Version}', 'prometheus'], { encoding: 'utf8' });
-    if (have !== version)
-      throw new Error(
-        `prometheus ${have} is installed, test/stack/versions.sh pins ${version}: ` +
-          `apt-get install prometheus=${version}, or change the pin`,
-      );
-  })());
+  return ensurePinnedPackage({ command: 'promtool', package: 'prometheus', pin: 'PROMETHEUS_VERSION' });
 }
 
 /** promtool with the given arguments: its exit status and output. */

@@ -254,10 +254,9 @@ describe('helm chart (helm/tally)', () => {
       expect(ofKind(objs, 'Role')).toHaveLength(1);
     });
 
-    it('gives the runtime read-only ConfigMap access and nothing on the CRD', () => {
+    it('gives the runtime read-only access to ConfigMaps and CounterNamespaces, nothing more', () => {
       const role = find(objs, 'ClusterRole', runtimeName);
       expect(ruleMap(role)).toEqual(RUNTIME_RULES);
-      for (const r of rules(role)) expect(r.apiGroups).not.toContain('tally.dev');
       const crb = find(objs, 'ClusterRoleBinding', runtimeName) as unknown as { subjects: { name: string }[] };
       expect(crb.subjects.map((s) => s.name)).toEqual([runtimeName]);
     });
@@ -413,6 +412,9 @@ describe('helm chart (helm/tally)', () => {
     };
     expect(opMon.metadata.labels.release).toBe('prom');
     expect(opMon.spec.endpoints).toEqual([{ port: 'metrics', path: '/metrics', interval: '15s' }]);
+    // The runtime's own `namespace` label (the counter namespace) is kept, not renamed to exported_namespace.
+    const rtMon = find(objs, 'ServiceMonitor', runtimeName) as unknown as typeof opMon;
+    expect(rtMon.spec.endpoints).toEqual([{ port: 'http', path: '/metrics', interval: '15s', honorLabels: true }]);
 
     const hpa = find(objs, 'HorizontalPodAutoscaler', runtimeName) as unknown as {
       apiVersion: string;
