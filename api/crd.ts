@@ -1,4 +1,5 @@
 import * as yaml from 'js-yaml';
+import { CQL_RESERVED_WORDS, RESERVED_KEYSPACE_MESSAGE } from './cql-reserved';
 import { NAMESPACE_NAME_PATTERN } from './namespace-config';
 import { CRD_GROUP, CRD_KIND, CRD_NAME, CRD_PLURAL, CRD_SINGULAR, CRD_VERSION, LABELS, PART_OF } from './names';
 import { counterNamespaceSpecSchema } from './spec-schema';
@@ -57,6 +58,13 @@ export const NON_INCREASING_FIELDS: readonly { field: string; why: string }[] = 
  * the message crossFieldErrors gives (a unit test holds them together).
  */
 export const CROSS_FIELD_RULES: readonly (Omit<ValidationRule, 'fieldPath'> & { at: string; field: string })[] = [
+  {
+    at: 'cassandra',
+    field: 'keyspace',
+    // On the object, not the string: an error at .keyspace shows the readable message, not the list.
+    rule: `!has(self.keyspace) || !(self.keyspace in [${CQL_RESERVED_WORDS.map(celString).join(', ')}])`,
+    message: `keyspace ${RESERVED_KEYSPACE_MESSAGE}`,
+  },
   {
     at: 'cassandra.replication',
     field: 'dataCenters',

@@ -1,3 +1,4 @@
+import { CQL_RESERVED_WORDS, RESERVED_KEYSPACE_MESSAGE } from './cql-reserved';
 import { CONFIG_API_VERSION, CONFIG_KIND, NAMESPACE_NAME_PATTERN, namespaceConfigSchema } from './namespace-config';
 import type { NamespaceConfig, Replication } from './namespace-config';
 import { counterNamespaceSpecSchema } from './spec-schema';
@@ -42,6 +43,10 @@ export function defaultSpec(spec: unknown): { spec: CounterNamespaceSpec; errors
 /** The rules a JSON Schema cannot say; the CRD says them again in CEL. */
 export function crossFieldErrors(spec: CounterNamespaceSpec): FieldError[] {
   const errors: FieldError[] = [];
+  const keyspace = spec.cassandra.keyspace;
+  if (keyspace !== undefined && CQL_RESERVED_WORDS.includes(keyspace)) {
+    errors.push({ field: 'spec.cassandra.keyspace', message: RESERVED_KEYSPACE_MESSAGE });
+  }
   const r = spec.cassandra.replication;
   if (r.class === 'SimpleStrategy' && r.dataCenters !== undefined) {
     errors.push({ field: 'spec.cassandra.replication.dataCenters', message: 'is only for NetworkTopologyStrategy' });

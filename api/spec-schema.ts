@@ -83,7 +83,7 @@ export const counterNamespaceSpecSchema = {
           pattern: KEYSPACE_PATTERN,
           maxLength: 48,
           description:
-            'Keyspace for this namespace: a lower-case CQL identifier not starting with system (those are Cassandra keyspaces). Default: tally_ + the object name with - and . as _. Immutable.',
+            'Keyspace for this namespace: a lower-case CQL identifier not starting with system (those are Cassandra keyspaces) and not a CQL reserved word. Default: tally_ + the object name with - and . as _. Immutable.',
         },
         replication: {
           type: 'object',

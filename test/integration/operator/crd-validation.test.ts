@@ -127,6 +127,12 @@ const invalid: InvalidCase[] = [
     field: 'spec.cassandra.replication.replicationFactor',
   },
   {
+    what: 'a keyspace that is a CQL reserved word',
+    spec: { cassandra: { keyspace: 'table' } },
+    field: 'spec.cassandra.keyspace',
+    says: 'keyspace is a CQL reserved word (such as table, select, keyspace), which Cassandra refuses',
+  },
+  {
     what: 'SimpleStrategy with dataCenters',
     spec: { cassandra: { replication: { class: 'SimpleStrategy', dataCenters: { dc1: 3 } } } },
     field: 'spec.cassandra.replication.dataCenters',
