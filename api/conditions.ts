@@ -44,6 +44,11 @@ export const Reason = {
   KeyspaceConflict: 'KeyspaceConflict',
   /** Cassandra could not be reached or answered with an error; retried with backoff. */
   CassandraUnavailable: 'CassandraUnavailable',
+  /**
+   * Cassandra refused a schema statement itself (a syntax error, an invalid request, a missing permission): not
+   * retried until the CounterNamespace changes (or a long recheck).
+   */
+  CassandraRejected: 'CassandraRejected',
   /** Cassandra's nodes disagree on the schema version; DDL waits until they agree. */
   SchemaDisagreement: 'SchemaDisagreement',
   /** The spec cannot be resolved (the CRD's validation should have caught it). */
@@ -76,6 +81,8 @@ export const EventReason = {
   KeyspaceConflict: 'KeyspaceConflict',
   /** Warning. */
   CassandraUnavailable: 'CassandraUnavailable',
+  /** Warning. */
+  CassandraRejected: 'CassandraRejected',
   /** Warning. */
   DropFailed: 'DropFailed',
   /** Warning. */

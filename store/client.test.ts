@@ -1,5 +1,5 @@
 import { errors, types } from 'cassandra-driver';
-import { isUnavailable } from './client';
+import { isRefused, isUnavailable } from './client';
 
 const responseError = (code: number): Error => new errors.ResponseError(code, 'from the server');
 
@@ -25,5 +25,16 @@ describe('isUnavailable (answer 503, not 500)', () => {
     expect(isUnavailable(responseError(types.responseErrorCodes.syntaxError))).toBe(false);
     expect(isUnavailable(responseError(types.responseErrorCodes.invalid))).toBe(false);
     expect(isUnavailable(new TypeError('x is undefined'))).toBe(false);
+  });
+});
+
+describe('isRefused (the statement itself is refused: do not retry it in a loop)', () => {
+  it('is true for syntax, invalid, configuration and permission errors, and not for unavailability', () => {
+    const codes = types.responseErrorCodes;
+    for (const code of [codes.syntaxError, codes.invalid, codes.configError, codes.unauthorized]) {
+      expect(isRefused(responseError(code))).toBe(true);
+    }
+    expect(isRefused(responseError(codes.unavailableException))).toBe(false);
+    expect(isRefused(new errors.NoHostAvailableError({}))).toBe(false);
   });
 });

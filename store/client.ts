@@ -49,6 +49,19 @@ export function createCassandraClient(settings: CassandraSettings, opts: { appli
   });
 }
 
+/**
+ * True for Cassandra refusing the statement itself (a syntax error, an invalid request, a configuration error, a
+ * missing permission): sending it again will not help until something changes.
+ */
+export function isRefused(err: unknown): boolean {
+  return [
+    types.responseErrorCodes.syntaxError,
+    types.responseErrorCodes.invalid,
+    types.responseErrorCodes.configError,
+    types.responseErrorCodes.unauthorized,
+  ].includes((err as { code?: number })?.code ?? -1);
+}
+
 /** True for driver errors that mean "Cassandra is unreachable or overloaded now" (answer 503, retry later). */
 export function isUnavailable(err: unknown): boolean {
   const name = (err as { name?: string })?.name ?? '';

@@ -3,6 +3,7 @@ import type { CounterNamespace } from '../../api/types';
 import type { ReconcileContext } from './context';
 import { FakeKubeApi, FakeSchemaStore, contextFor, counterNamespace, finalized } from './fakes';
 import { ensureKeyspaceAndTables, resolveSpec } from './schema';
+import { REJECTED_RECHECK_MS } from './owned-objects';
 
 const conditionOf = (ctx: ReconcileContext, type: string) => ctx.status.conditions?.find((c) => c.type === type);
 
@@ -143,6 +144,23 @@ describe('ensureKeyspaceAndTables', () => {
       status: 'True',
       reason: Reason.KeyspaceExists,
     });
+  });
+
+  it('reports Cassandra refusing a statement (a syntax error) as that, with a long recheck, not as Cassandra down', async () => {
+    // What cassandra-driver throws for a statement Cassandra cannot parse (ResponseError, code 0x2000).
+    schema.down = Object.assign(new Error("line 1:16 no viable alternative at input 'table'"), { code: 0x2000 });
+    const ctx = await resolved();
+    expect(await ensureKeyspaceAndTables(ctx)).toMatchObject({ kind: 'requeue', afterMs: REJECTED_RECHECK_MS });
+    expect(conditionOf(ctx, ConditionType.Ready)).toMatchObject({ status: 'False', reason: Reason.CassandraRejected });
+    expect(conditionOf(ctx, ConditionType.Ready)?.message).toContain(
+      "provisioning keyspace tally_orders: Cassandra refused it: line 1:16 no viable alternative at input 'table'",
+    );
+    expect(kube.events.map((e) => [e.type, e.reason])).toEqual([['Warning', EventReason.CassandraRejected]]);
+    // Unreachable is still unavailability, retried with backoff.
+    schema.down = Object.assign(new Error('All host(s) tried for query failed'), { name: 'NoHostAvailableError' });
+    const again = await resolved();
+    expect((await ensureKeyspaceAndTables(again)).kind).toBe('error');
+    expect(conditionOf(again, ConditionType.Ready)?.reason).toBe(Reason.CassandraUnavailable);
   });
 
   it('never takes over the keyspace of a deleted owner from another Kubernetes namespace', async () => {

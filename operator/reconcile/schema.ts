@@ -4,6 +4,7 @@ import { messageOf, whileDoing } from '../../lib/errors';
 import { errorMessage, whileCalling } from '../../lib/kube/request';
 import type { NamespaceConfig } from '../../api/namespace-config';
 import type { SchemaChanges } from '../../store/ensure';
+import { isRefused } from '../../store/client';
 import {
   KeyspaceOwnedError,
   claimOf,
@@ -12,6 +13,7 @@ import {
   type Ownership,
 } from '../../store/ownership';
 import { condition, conditionChanges, type ReconcileContext } from './context';
+import { REJECTED_RECHECK_MS } from './owned-objects';
 import { Continue, Done, failed, requeueAfter, type StepResult } from './step';
 
 /** How soon a CounterNamespace blocked by another one's keyspace is looked at again. */
@@ -85,8 +87,23 @@ export async function ensureKeyspaceAndTables(ctx: ReconcileContext): Promise<St
       condition(ctx, ConditionType.KeyspaceReady, 'Unknown', Reason.ReconcileFailed, err.error.message);
       return failed(err.error);
     }
+    if (isRefused(err)) return await cassandraRefused(ctx, `provisioning keyspace ${keyspace}`, err);
     return cassandraDown(ctx, `provisioning keyspace ${keyspace}`, err);
   }
+}
+
+/**
+ * Cassandra refused a statement (syntax, invalid request, permission): not retried in a loop, since sending it again
+ * changes nothing; Ready=False saying so, a Warning Event, and a long recheck (an edit of the spec wakes it at once).
+ */
+async function cassandraRefused(ctx: ReconcileContext, doing: string, err: unknown): Promise<StepResult> {
+  const message = `${doing}: Cassandra refused it: ${messageOf(err)}`;
+  if (conditionChanges(ctx, ConditionType.Ready, 'False', Reason.CassandraRejected)) {
+    await ctx.event('Warning', EventReason.CassandraRejected, message);
+  }
+  condition(ctx, ConditionType.Ready, 'False', Reason.CassandraRejected, message);
+  condition(ctx, ConditionType.KeyspaceReady, 'False', Reason.CassandraRejected, message);
+  return requeueAfter(REJECTED_RECHECK_MS, 'Cassandra refused the schema statements');
 }
 
 /** A Kubernetes call of keyspaceCreation failed: reported as that, not as Cassandra being down. */
