@@ -347,7 +347,11 @@ export class TallyClient {
     // A timer of our own, not AbortSignal.timeout(): that one is unref'd, and a fetch on a connection the peer
     // dropped holds nothing else, so a script waiting on this call alone would exit with it unanswered.
     const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), this.attemptTimeoutMs);
+    // Aborted with a TimeoutError, as AbortSignal.timeout() would, so a fetch wrapper sees the same error.
+    const timer = setTimeout(
+      () => timeout.abort(new DOMException(`no answer within ${this.attemptTimeoutMs} ms`, 'TimeoutError')),
+      this.attemptTimeoutMs,
+    );
     const where = `${request.what} at ${url}`;
     try {
       const res = await this.fetch(`${url}${request.path}`, {
