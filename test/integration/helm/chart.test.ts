@@ -4,6 +4,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as yaml from 'js-yaml';
 import { requireEnv } from '../../support/env';
+import { resolveCounterNamespace } from '../../../api/resolve';
+import { desiredCronJob } from '../../../operator/reconcile/cronjob';
+import { counterNamespace, operatorConfig } from '../../../operator/reconcile/fakes';
 
 // The chart rendered offline (helm lint, helm template) over several value sets and checked structurally.
 
@@ -403,6 +406,48 @@ describe('helm chart (helm/tally)', () => {
     expect(np.spec.ingress[0]?.from.map((f) => f.podSelector.matchLabels)).toEqual([
       { 'tally-client': 'yes', team: 'payments' },
     ]);
+
+    // Memcached admits only the runtime's pods and the rollup Jobs' pods, as the chart and the operator label them.
+    const mp = find(objs, 'NetworkPolicy', memcachedName) as unknown as {
+      spec: {
+        podSelector: { matchLabels: Record<string, string> };
+        ingress: {
+          from: {
+            namespaceSelector?: object;
+            podSelector: {
+              matchLabels: Record<string, string>;
+              matchExpressions?: { key: string; operator: string }[];
+            };
+          }[];
+          ports: { port: string }[];
+        }[];
+      };
+    };
+    const podLabels = (name: string) =>
+      (
+        find(objs, 'Deployment', name) as unknown as {
+          spec: { template: { metadata: { labels: Record<string, string> } } };
+        }
+      ).spec.template.metadata.labels;
+    const admits = (peer: (typeof mp.spec.ingress)[0]['from'][0], labels: Record<string, string>) =>
+      Object.entries(peer.podSelector.matchLabels).every(([k, v]) => labels[k] === v) &&
+      (peer.podSelector.matchExpressions ?? []).every((e) => e.operator === 'Exists' && e.key in labels);
+    expect(Object.entries(mp.spec.podSelector.matchLabels).every(([k, v]) => podLabels(memcachedName)[k] === v)).toBe(
+      true,
+    );
+    const [fromRuntime, fromRollups] = mp.spec.ingress[0]!.from;
+    expect(fromRuntime!.namespaceSelector).toBeUndefined(); // the release's namespace only
+    expect(admits(fromRuntime!, podLabels(runtimeName))).toBe(true);
+    expect(admits(fromRuntime!, podLabels(operatorName))).toBe(false);
+    expect(fromRollups!.namespaceSelector).toEqual({});
+    const rollupPod = desiredCronJob(
+      counterNamespace('orders'),
+      resolveCounterNamespace(counterNamespace('orders')),
+      operatorConfig(),
+    ).spec!.jobTemplate.spec!.template.metadata!.labels!;
+    expect(admits(fromRollups!, rollupPod)).toBe(true);
+    expect(admits(fromRollups!, { 'app.kubernetes.io/part-of': 'tally' })).toBe(false);
+    expect(mp.spec.ingress[0]!.ports).toEqual([{ port: 'memcached', protocol: 'TCP' }]);
 
     const monitors = ofKind(objs, 'ServiceMonitor');
     expect(monitors.map((m) => m.apiVersion)).toEqual(['monitoring.coreos.com/v1', 'monitoring.coreos.com/v1']);
