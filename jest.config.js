@@ -17,6 +17,10 @@ const transformIgnorePatterns = [`/node_modules/(?!(${esmPackages.join('|')})/)`
 
 /** @type {import('jest').Config} */
 module.exports = {
+  // In some full runs jest's own process keeps a few timers alive after the global teardown stopped the stack (the
+  // teardown prints what is left), and the run would not end for half an hour. Until that is found, jest exits once
+  // the results are in.
+  forceExit: true,
   projects: [
     {
       displayName: 'unit',

@@ -6,4 +6,8 @@ import { releaseTestRun } from '../stack/stack';
  */
 export default async function globalTeardown(): Promise<void> {
   await releaseTestRun();
+  // What still keeps this process alive (jest.config.js forceExit): to find what leaks it.
+  const left = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap');
+  if (left.length > 0)
+    process.stderr.write(`[stack] still active in jest's process after the teardown: ${left.join(', ')}\n`);
 }
