@@ -8,6 +8,11 @@ export const CRD_KIND = 'CounterNamespace';
 export const CRD_PLURAL = 'counternamespaces';
 export const CRD_SINGULAR = 'counternamespace';
 export const CRD_NAME = `${CRD_PLURAL}.${CRD_GROUP}`;
+/**
+ * The subresource the runtime authorizes counting on (SubjectAccessReview): `get` reads, `update` adds, `delete`
+ * clears the counters of a CounterNamespace. The API server serves no such subresource; RBAC rules name it all the same.
+ */
+export const COUNTERS_SUBRESOURCE = 'counters';
 
 export const FINALIZER = `${CRD_GROUP}/keyspace-cleanup`;
 export const FIELD_MANAGER = 'tally-operator';

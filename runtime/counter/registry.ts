@@ -19,6 +19,8 @@ import type { ClockTrust } from '../clock/clock-guard';
 
 export interface ServedNamespace {
   config: NamespaceConfig;
+  /** The Kubernetes namespace of its CounterNamespace, where callers are authorized (absent for a plain file). */
+  home?: string;
   ops: CounterOps;
   ready: boolean;
   /** Why the namespace is not ready (e.g. its tables do not exist yet). */
@@ -87,7 +89,13 @@ export class NamespaceRegistry {
     }
     for (const config of snapshot.namespaces) {
       const current = this.served.get(config.name);
-      if (current && JSON.stringify(config) === JSON.stringify(current.config)) continue;
+      const home = snapshot.homes?.[config.name];
+      if (current && JSON.stringify(config) === JSON.stringify(current.config)) {
+        // Only where it is authorized moved (a CounterNamespace of the same name and keyspace made elsewhere).
+        if (home === undefined) delete current.home;
+        else current.home = home;
+        continue;
+      }
       const timeout = this.deps.requestTimeoutMs;
       if (config.counterType !== 'BestEffort' && config.rollup.settleMarginMs <= timeout) {
         log.warn(
@@ -95,7 +103,13 @@ export class NamespaceRegistry {
           'the settle margin does not exceed the Cassandra request timeout: a slow write could land after a rollup passed its time, and no clock offset is tolerated (events and checkpoints wait)',
         );
       }
-      const entry: ServedNamespace = { config, ops: this.createOps(config), ready: false, reason: 'checking schema' };
+      const entry: ServedNamespace = {
+        config,
+        ...(home !== undefined ? { home } : {}),
+        ops: this.createOps(config),
+        ready: false,
+        reason: 'checking schema',
+      };
       // A new namespace is listed (not ready) while its schema is checked; a changed one keeps serving with its old
       // configuration until the new one is prepared, so a reload never answers 404 or 503 in between.
       if (!current) this.served.set(config.name, entry);

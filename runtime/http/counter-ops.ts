@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { NamespaceRegistry } from '../counter/registry';
 import type { CounterOps, CountReply, IdempotencyToken } from '../counter/types';
+import type { CounterVerb } from './auth';
 import { RequestError } from './errors';
 import { requestValidator } from './validate';
 
@@ -29,6 +30,8 @@ export interface OpContext {
  * operations of the namespace the caller resolved from the validated body, and returns the reply body.
  */
 export interface CounterOp<B extends CounterBody = CounterBody> {
+  /** What the operation does to the counters, as the RBAC verbs a caller needs for it (all of them). */
+  verbs: readonly CounterVerb[];
   validate(body: unknown): B;
   run(body: B, ops: CounterOps, ctx: OpContext): Promise<Record<string, unknown>>;
 }
@@ -77,6 +80,7 @@ function tokenFor(ctx: OpContext, body: TokenBody | undefined): UsedToken {
 }
 
 const addCount: CounterOp<AddBody> = {
+  verbs: ['update'],
   validate: requestValidator<AddBody>('AddCountRequest'),
   async run(body, ops, ctx) {
     const { token, json } = tokenFor(ctx, body.idempotency_token);
@@ -86,6 +90,8 @@ const addCount: CounterOp<AddBody> = {
 };
 
 const addAndGetCount: CounterOp<AddBody> = {
+  // It answers the count too: a caller who may only add learns no count.
+  verbs: ['update', 'get'],
   validate: requestValidator<AddBody>('AddCountRequest'),
   async run(body, ops, ctx) {
     const { token, json } = tokenFor(ctx, body.idempotency_token);
@@ -94,6 +100,7 @@ const addAndGetCount: CounterOp<AddBody> = {
 };
 
 const getCount: CounterOp = {
+  verbs: ['get'],
   validate: requestValidator<CounterBody>('GetCountRequest'),
   async run(body, ops) {
     return countJson(await ops.get(body.counter_name));
@@ -101,6 +108,7 @@ const getCount: CounterOp = {
 };
 
 const clearCount: CounterOp = {
+  verbs: ['delete'],
   validate: requestValidator<CounterBody>('ClearCountRequest'),
   async run(body, ops, ctx) {
     const { token, json } = tokenFor(ctx, body.idempotency_token);

@@ -31,6 +31,8 @@ const REQUEST_ERRORS = {
   INVALID_ARGUMENT: { status: 400, code: 'INVALID_ARGUMENT' },
   INVALID_JSON: { status: 400, code: 'INVALID_JSON' },
   REQUEST_ABORTED: { status: 400, code: 'REQUEST_ABORTED' },
+  UNAUTHENTICATED: { status: 401, code: 'UNAUTHENTICATED' },
+  PERMISSION_DENIED: { status: 403, code: 'PERMISSION_DENIED' },
   NOT_FOUND: { status: 404, code: 'NOT_FOUND' },
   METHOD_NOT_ALLOWED: { status: 405, code: 'METHOD_NOT_ALLOWED' },
   PAYLOAD_TOO_LARGE: { status: 413, code: 'PAYLOAD_TOO_LARGE' },

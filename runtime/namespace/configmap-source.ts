@@ -15,7 +15,7 @@ import { messageOf } from '../../lib/errors';
 import { customObjectLister } from '../../lib/kube/custom-objects';
 import { ResourceInformer } from '../../lib/kube/resource-informer';
 import { loadNamespaceDocuments } from './load';
-import { dedupeByName, type NamespaceSnapshot, type NamespaceSource } from './source';
+import { dedupeByName, type LoadedNamespace, type NamespaceSnapshot, type NamespaceSource } from './source';
 import type { NamespaceConfig } from '../../api/namespace-config';
 
 /** Changes arriving together (a relist, several CounterNamespaces applied at once) make one snapshot. */
@@ -101,7 +101,7 @@ export class ConfigMapNamespaceSource implements NamespaceSource {
           created(a) - created(b) ||
           `${a.metadata?.namespace}/${a.metadata?.name}`.localeCompare(`${b.metadata?.namespace}/${b.metadata?.name}`),
       );
-    const loaded: { source: string; config: NamespaceConfig }[] = [];
+    const loaded: LoadedNamespace[] = [];
     const errors: string[] = [];
     for (const cm of maps) {
       const source = `ConfigMap ${cm.metadata?.namespace}/${cm.metadata?.name}`;
@@ -121,13 +121,14 @@ export class ConfigMapNamespaceSource implements NamespaceSource {
           continue;
         }
         const vouched = vouchedFor(doc.config, owner.counterNamespace);
-        if (vouched.kind === 'served') loaded.push(doc);
+        // Callers are authorized where the CounterNamespace lives, whatever the document says.
+        if (vouched.kind === 'served') loaded.push({ ...doc, home: cm.metadata!.namespace! });
         else if (vouched.kind === 'refused') errors.push(`${source}: ${vouched.why}`);
         // Pending: reconciled moments ago, its status follows.
       }
     }
     const deduped = dedupeByName(loaded);
-    return { namespaces: deduped.namespaces, errors: [...errors, ...deduped.errors] };
+    return { ...deduped, errors: [...errors, ...deduped.errors] };
   }
 
   async stop(): Promise<void> {

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { messageOf } from '../../lib/errors';
 import { loadNamespaceDocuments } from './load';
-import { dedupeByName, type NamespaceSnapshot, type NamespaceSource } from './source';
+import { dedupeByName, type LoadedNamespace, type NamespaceSnapshot, type NamespaceSource } from './source';
 
 const EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 
@@ -20,7 +20,7 @@ export function readNamespaceFiles(target: string): NamespaceSnapshot {
   } catch (err) {
     return { namespaces: [], errors: [`${target}: cannot read: ${messageOf(err)}`] };
   }
-  const loaded: { source: string; config: import('../../api/namespace-config').NamespaceConfig }[] = [];
+  const loaded: LoadedNamespace[] = [];
   const errors: string[] = [];
   for (const file of files) {
     let text: string;
@@ -36,7 +36,7 @@ export function readNamespaceFiles(target: string): NamespaceSnapshot {
     }
   }
   const snapshot = dedupeByName(loaded);
-  return { namespaces: snapshot.namespaces, errors: [...errors, ...snapshot.errors] };
+  return { ...snapshot, errors: [...errors, ...snapshot.errors] };
 }
 
 /**

@@ -7,7 +7,7 @@ import { resolveCounterNamespace, validateNamespaceConfig, type CounterNamespace
 
 /** One namespace read from a document, or why the document was rejected. Only Tally's documents are returned. */
 export type LoadedDocument =
-  { ok: true; source: string; config: NamespaceConfig } | { ok: false; source: string; error: string };
+  { ok: true; source: string; config: NamespaceConfig; home?: string } | { ok: false; source: string; error: string };
 
 /**
  * Reads every Tally document in a YAML stream: CounterNamespace manifests (resolved with the operator's defaults) and
@@ -34,7 +34,14 @@ export function loadNamespaceDocuments(text: string, file: string): LoadedDocume
     if (typeof apiVersion !== 'string' || !apiVersion.startsWith(`${CRD_GROUP}/`)) return;
     try {
       if (kind === CRD_KIND) {
-        out.push({ ok: true, source, config: resolveCounterNamespace(doc as CounterNamespaceManifest) });
+        const manifest = doc as CounterNamespaceManifest & { metadata?: { namespace?: unknown } };
+        const home = manifest.metadata?.namespace;
+        out.push({
+          ok: true,
+          source,
+          config: resolveCounterNamespace(manifest),
+          ...(typeof home === 'string' && home !== '' ? { home } : {}),
+        });
       } else if (kind === CONFIG_KIND) {
         out.push({ ok: true, source, config: validateNamespaceConfig(doc) });
       } else {

@@ -5,6 +5,18 @@ export interface NamespaceSnapshot {
   namespaces: NamespaceConfig[];
   /** One line per rejected document, naming where it came from and what is wrong. */
   errors: string[];
+  /**
+   * The Kubernetes namespace each namespace's CounterNamespace lives in, by name: where callers are authorized
+   * (http/auth.ts). Absent for a resolved document served from a file.
+   */
+  homes?: Record<string, string>;
+}
+
+/** A namespace a source read, where from, and the Kubernetes namespace of its CounterNamespace if it has one. */
+export interface LoadedNamespace {
+  source: string;
+  config: NamespaceConfig;
+  home?: string;
 }
 
 /**
@@ -22,12 +34,13 @@ export interface NamespaceSource {
  * too a durable namespace whose tables another one already uses (a long name's default keyspace is cut to 48
  * characters, so two names can meet there), which would mix their counters.
  */
-export function dedupeByName(loaded: { source: string; config: NamespaceConfig }[]): NamespaceSnapshot {
+export function dedupeByName(loaded: LoadedNamespace[]): NamespaceSnapshot {
   const seen = new Map<string, string>();
   const tables = new Map<string, string>();
   const namespaces: NamespaceConfig[] = [];
   const errors: string[] = [];
-  for (const { source, config } of loaded) {
+  const homes: Record<string, string> = {};
+  for (const { source, config, home } of loaded) {
     const first = seen.get(config.name);
     if (first !== undefined) {
       errors.push(`${source}: namespace "${config.name}" is already defined by ${first}; ignoring this one`);
@@ -47,6 +60,7 @@ export function dedupeByName(loaded: { source: string; config: NamespaceConfig }
     seen.set(config.name, source);
     for (const t of mine) tables.set(t, `namespace "${config.name}" (${source})`);
     namespaces.push(config);
+    if (home !== undefined) homes[config.name] = home;
   }
-  return { namespaces, errors };
+  return { namespaces, errors, homes };
 }
