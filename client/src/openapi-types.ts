@@ -70,6 +70,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/counter/AddCounts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** AddCount for many counters, in any namespaces, in one request: a result per item, in order; an item that fails does not fail the others. */
+        post: operations["AddCounts"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/counter/GetCounts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** GetCount for many counters, in any namespaces, in one request: a result per item, in order. */
+        post: operations["GetCounts"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/namespaces/{namespace}/counters/{counter_name}": {
         parameters: {
             query?: never;
@@ -400,6 +434,44 @@ export interface components {
              */
             counter_name: string;
             idempotency_token?: components["schemas"]["IdempotencyToken"];
+        };
+        AddCountsRequest: {
+            /** @description Each an AddCountRequest, with its own idempotency_token (optional as in AddCount). An item that is not a valid AddCountRequest fails alone: its result carries the 400. At most 500 items (400 beyond) and 524288 bytes (413 beyond). */
+            items: {
+                [key: string]: unknown;
+            }[];
+        };
+        GetCountsRequest: {
+            /** @description Each a GetCountRequest. An item that is not a valid GetCountRequest fails alone: its result carries the 400. At most 500 items (400 beyond) and 524288 bytes (413 beyond). */
+            items: {
+                [key: string]: unknown;
+            }[];
+        };
+        BatchItemError: {
+            /** @description What the single call would answer. */
+            status: number;
+            error: components["schemas"]["Error"]["error"];
+            /** @description The token the server made for an add sent without one: an add that failed with a 5xx may still have been counted, and is safe to send again only with this token. */
+            idempotency_token?: components["schemas"]["IdempotencyToken"];
+            /** @description For a 503: seconds to wait, as Retry-After. */
+            retry_after?: number;
+        };
+        AddCountsResponse: {
+            /** @description One per item, in the order of the items: status 200 and the single call's answer, or its error. */
+            results: ({
+                /** @constant */
+                status: 200;
+                idempotency_token: components["schemas"]["IdempotencyToken"];
+            } | components["schemas"]["BatchItemError"])[];
+        };
+        GetCountsResponse: {
+            /** @description One per item, in the order of the items: status 200 and the single call's answer, or its error. */
+            results: ({
+                /** @constant */
+                status: 200;
+                count: number;
+                as_of?: components["schemas"]["CountResponse"]["as_of"];
+            } | components["schemas"]["BatchItemError"])[];
         };
         MutationResponse: {
             idempotency_token: components["schemas"]["IdempotencyToken"];
@@ -795,6 +867,108 @@ export interface operations {
             };
             /** @description A store the call needs is unavailable; retry after the Retry-After header (seconds). */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    AddCounts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AddCountsRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AddCountsResponse"];
+                };
+            };
+            /** @description Malformed JSON, no items, more than 500 items, an item that is not an object, or an unknown field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than 524288 bytes. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is compressed (Content-Encoding); send plain JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    GetCounts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GetCountsRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetCountsResponse"];
+                };
+            };
+            /** @description Malformed JSON, no items, more than 500 items, an item that is not an object, or an unknown field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than 524288 bytes. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is compressed (Content-Encoding); send plain JSON. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -5,6 +5,7 @@ import { asError, messageOf } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
 import type { RuntimeMetrics } from '../observability/metrics';
 import type { RecentErrors } from '../observability/recent-errors';
+import { BATCH_OPS, batchServer } from './batch-ops';
 import { COUNTER_OPS, type CounterOp, type OpContext } from './counter-ops';
 import { errorReply, INTERNAL_ERROR, RequestError } from './errors';
 import { LIMITS } from './openapi';
@@ -22,8 +23,8 @@ export interface CounterServerDeps extends OpContext {
   recentErrors?: RecentErrors;
 }
 
-/** Reads a JSON body of at most LIMITS.bodyMaxBytes; rejects with the RequestError a client should see. */
-function readJson(req: IncomingMessage): Promise<unknown> {
+/** Reads a JSON body of at most maxBytes; rejects with the RequestError a client should see. */
+function readJson(req: IncomingMessage, maxBytes: number = LIMITS.bodyMaxBytes): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const encoding = req.headers['content-encoding'];
     if (encoding && encoding !== 'identity') {
@@ -33,8 +34,8 @@ function readJson(req: IncomingMessage): Promise<unknown> {
       return;
     }
     const tooLarge = (): RequestError =>
-      new RequestError('PAYLOAD_TOO_LARGE', `the body is larger than ${LIMITS.bodyMaxBytes} bytes`);
-    if (Number(req.headers['content-length'] ?? 0) > LIMITS.bodyMaxBytes) {
+      new RequestError('PAYLOAD_TOO_LARGE', `the body is larger than ${maxBytes} bytes`);
+    if (Number(req.headers['content-length'] ?? 0) > maxBytes) {
       reject(tooLarge());
       return;
     }
@@ -42,7 +43,7 @@ function readJson(req: IncomingMessage): Promise<unknown> {
     let size = 0;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > LIMITS.bodyMaxBytes) {
+      if (size > maxBytes) {
         reject(tooLarge());
         return;
       }
@@ -50,7 +51,7 @@ function readJson(req: IncomingMessage): Promise<unknown> {
     });
     req.on('error', () => reject(new RequestError('REQUEST_ABORTED', 'the client aborted the request')));
     req.on('end', () => {
-      if (size > LIMITS.bodyMaxBytes) return;
+      if (size > maxBytes) return;
       const text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8');
       try {
         resolve(text.length === 0 ? undefined : JSON.parse(text));
@@ -76,6 +77,10 @@ export function counterServer(deps: CounterServerDeps, app: Express): RequestLis
     let d = durations.get(op);
     if (!d) durations.set(op, (d = metrics.requestDuration.labels(op)));
     d.observe(seconds);
+    count(op, namespace, status, code);
+  };
+  /** One answer in tally_requests_total: of a single call, or of a batch item (op: the batch's name). */
+  const count = (op: string, namespace: string | undefined, status: number, code: string): void => {
     const ns = namespace ?? '(unknown)';
     const key = `${op}\u0000${ns}\u0000${status}\u0000${code}`;
     let c = counts.get(key);
@@ -88,6 +93,8 @@ export function counterServer(deps: CounterServerDeps, app: Express): RequestLis
     }
     c.inc();
   };
+
+  const serveBatch = batchServer(deps, count);
 
   const serve = async (
     name: string,
@@ -130,6 +137,12 @@ export function counterServer(deps: CounterServerDeps, app: Express): RequestLis
       const op = Object.hasOwn(COUNTER_OPS, name) ? COUNTER_OPS[name] : undefined;
       if (op) {
         void serve(name, op, res, () => readJson(req));
+        return;
+      }
+      const batch = Object.hasOwn(BATCH_OPS, name) ? BATCH_OPS[name] : undefined;
+      if (batch) {
+        // Each item runs runCall (call.ts), whose `check` argument is where a per-item authorization goes.
+        void serveBatch(name, batch, res, () => readJson(req, LIMITS.batchBodyMaxBytes));
         return;
       }
     } else if (req.method === 'GET' || req.method === 'HEAD') {

@@ -7,6 +7,11 @@ export const LIMITS = {
   counterNameMaxLength: 256,
   tokenMaxLength: 128,
   bodyMaxBytes: 16 * 1024,
+  /** AddCounts and GetCounts: items a request may carry, and its body (500 items of about 1 KiB each). */
+  batchMaxItems: 500,
+  batchBodyMaxBytes: 512 * 1024,
+  /** Items of one batch run at most this many at once, so one batch cannot fill the Cassandra connections alone. */
+  batchConcurrency: 16,
 } as const;
 
 /** No control characters: names end up in logs, cache keys and CQL values. */
@@ -26,6 +31,33 @@ const counterName = {
   description: 'The counter, unique within its namespace. Counters need not be created first.',
   examples: ['checkout-clicks'],
 };
+
+/**
+ * A batch's items: objects, each checked against the single call's schema when it runs (so a bad item fails alone
+ * and the document does not claim the whole request is refused for it).
+ */
+function batchItems(single: string, description: string) {
+  return {
+    type: 'array',
+    minItems: 1,
+    maxItems: LIMITS.batchMaxItems,
+    description: `${description} At most ${LIMITS.batchMaxItems} items (400 beyond) and ${LIMITS.batchBodyMaxBytes} bytes (413 beyond).`,
+    items: {
+      type: 'object',
+      additionalProperties: true,
+      description: `Checked as a ${single} (#/components/schemas/${single}) when it runs.`,
+    },
+  } as const;
+}
+
+/** A batch's results: one per item, in the items' order, each a success or the single call's error. */
+function batchResults<S extends object>(success: S) {
+  return {
+    type: 'array',
+    description: "One per item, in the order of the items: status 200 and the single call's answer, or its error.",
+    items: { oneOf: [success, { $ref: '#/components/schemas/BatchItemError' }] },
+  } as const;
+}
 
 const schemas = {
   IdempotencyToken: {
@@ -84,6 +116,70 @@ const schemas = {
       namespace: namespaceName,
       counter_name: counterName,
       idempotency_token: { $ref: '#/components/schemas/IdempotencyToken' },
+    },
+  },
+  AddCountsRequest: {
+    type: 'object',
+    required: ['items'],
+    additionalProperties: false,
+    properties: {
+      items: batchItems(
+        'AddCountRequest',
+        'Each an AddCountRequest, with its own idempotency_token (optional as in AddCount). An item that is not a ' +
+          'valid AddCountRequest fails alone: its result carries the 400.',
+      ),
+    },
+  },
+  GetCountsRequest: {
+    type: 'object',
+    required: ['items'],
+    additionalProperties: false,
+    properties: {
+      items: batchItems(
+        'GetCountRequest',
+        'Each a GetCountRequest. An item that is not a valid GetCountRequest fails alone: its result carries the 400.',
+      ),
+    },
+  },
+  BatchItemError: {
+    type: 'object',
+    required: ['status', 'error'],
+    properties: {
+      status: { type: 'integer', minimum: 400, maximum: 599, description: 'What the single call would answer.' },
+      error: { $ref: '#/components/schemas/Error/properties/error' },
+      idempotency_token: {
+        $ref: '#/components/schemas/IdempotencyToken',
+        description:
+          'The token the server made for an add sent without one: an add that failed with a 5xx may ' +
+          'still have been counted, and is safe to send again only with this token.',
+      },
+      retry_after: { type: 'integer', minimum: 0, description: 'For a 503: seconds to wait, as Retry-After.' },
+    },
+  },
+  AddCountsResponse: {
+    type: 'object',
+    required: ['results'],
+    properties: {
+      results: batchResults({
+        type: 'object',
+        required: ['status', 'idempotency_token'],
+        properties: { status: { const: 200 }, idempotency_token: { $ref: '#/components/schemas/IdempotencyToken' } },
+      }),
+    },
+  },
+  GetCountsResponse: {
+    type: 'object',
+    required: ['results'],
+    properties: {
+      results: batchResults({
+        type: 'object',
+        required: ['status', 'count'],
+        properties: {
+          status: { const: 200 },
+          count: { type: 'integer' },
+          as_of: { $ref: '#/components/schemas/CountResponse/properties/as_of' },
+        },
+      }),
     },
   },
   MutationResponse: {
@@ -173,7 +269,25 @@ const commonErrors = {
   '503': errorResponse('A store the call needs is unavailable; retry after the Retry-After header (seconds).'),
 };
 
-function operation(id: string, summary: string, request: keyof typeof schemas, response: keyof typeof schemas) {
+/**
+ * A batch answers 200 once its items ran, whatever each item's outcome (per item: 404, 409, 503, ...); only the
+ * request as a whole is refused with these. Every other answer of the single calls' (authentication, ...) applies too.
+ */
+const batchErrors = {
+  ...Object.fromEntries(Object.entries(commonErrors).filter(([status]) => !['404', '409', '503'].includes(status))),
+  '400': errorResponse(
+    `Malformed JSON, no items, more than ${LIMITS.batchMaxItems} items, an item that is not an object, or an unknown field.`,
+  ),
+  '413': errorResponse(`The body is larger than ${LIMITS.batchBodyMaxBytes} bytes.`),
+};
+
+function operation(
+  id: string,
+  summary: string,
+  request: keyof typeof schemas,
+  response: keyof typeof schemas,
+  errors: Record<string, ReturnType<typeof errorResponse>> = commonErrors,
+) {
   return {
     post: {
       operationId: id,
@@ -187,7 +301,7 @@ function operation(id: string, summary: string, request: keyof typeof schemas, r
           description: 'OK',
           content: { 'application/json': { schema: { $ref: `#/components/schemas/${response}` } } },
         },
-        ...commonErrors,
+        ...errors,
       },
     },
   };
@@ -331,6 +445,20 @@ export const openApiDocument = {
     ),
     '/v1/counter/GetCount': operation('GetCount', "Returns a counter's count.", 'GetCountRequest', 'CountResponse'),
     '/v1/counter/ClearCount': operation('ClearCount', 'Resets a counter to 0.', 'ClearCountRequest', 'CountResponse'),
+    '/v1/counter/AddCounts': operation(
+      'AddCounts',
+      'AddCount for many counters, in any namespaces, in one request: a result per item, in order; an item that fails does not fail the others.',
+      'AddCountsRequest',
+      'AddCountsResponse',
+      batchErrors,
+    ),
+    '/v1/counter/GetCounts': operation(
+      'GetCounts',
+      'GetCount for many counters, in any namespaces, in one request: a result per item, in order.',
+      'GetCountsRequest',
+      'GetCountsResponse',
+      batchErrors,
+    ),
     '/v1/namespaces/{namespace}/counters/{counter_name}': {
       get: {
         operationId: 'GetCountByPath',

@@ -23,6 +23,19 @@ export function createRuntimeMetrics(registry = new Registry()) {
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     }),
+    batchRequests: new Counter({
+      name: 'tally_batch_requests_total',
+      help: 'AddCounts and GetCounts requests by HTTP status and API error code (their items are in tally_requests_total).',
+      labelNames: ['op', 'status', 'code'] as const,
+      registers: [registry],
+    }),
+    batchItems: new Histogram({
+      name: 'tally_batch_items',
+      help: 'Items per AddCounts or GetCounts request.',
+      labelNames: ['op'] as const,
+      buckets: [1, 5, 10, 25, 50, 100, 250, 500],
+      registers: [registry],
+    }),
     cache: new Counter({
       name: 'tally_cache_requests_total',
       help: 'Rollup cache lookups by result: hit, miss or error.',
