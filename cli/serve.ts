@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { FileNamespaceSource } from '../runtime/namespace/file-source';
 import type { NamespaceSource } from '../runtime/namespace/source';
+import type { AuthSettings } from '../runtime/http/auth';
 import { createLogger } from '../lib/log';
 import { startRuntime } from '../runtime/server';
 import { boolOption, intOption, stringOption, untilStopSignal } from './options';
@@ -20,6 +21,13 @@ options (each also settable by the environment variable in brackets):
   --provision         create missing keyspaces and tables at start-up (without the operator)  [TALLY_PROVISION=true]
   --port N            HTTP port (default 8080; 0 picks a free one)                  [TALLY_PORT]
   --host ADDR         address to listen on (default 0.0.0.0)                        [TALLY_HOST]
+  --auth MODE         who may count: kubernetes (bearer tokens checked with TokenReview, each call authorized with a
+                      SubjectAccessReview on counternamespaces/counters) or none; default kubernetes with
+                      --configmaps, none with --namespaces (development)            [TALLY_AUTH]
+  --auth-cache-seconds N  how long an identity or a decision is reused (default 10; 0: ask every time)
+                                                                                    [TALLY_AUTH_CACHE_SECONDS]
+  --auth-audiences LIST   the audiences a token must be for, comma-separated (default: the API server's)
+                                                                                    [TALLY_AUTH_AUDIENCES]
   --drain-seconds N   on SIGTERM, go unready at once but keep serving for N seconds, every response with
                       Connection: close, before closing (default 5; 0: close at once; a second signal cuts
                       it short)                                                     [TALLY_DRAIN_SECONDS]
@@ -47,6 +55,9 @@ export async function runServe(argv: string[]): Promise<number> {
       port: { type: 'string' },
       host: { type: 'string' },
       'drain-seconds': { type: 'string' },
+      auth: { type: 'string' },
+      'auth-cache-seconds': { type: 'string' },
+      'auth-audiences': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -64,8 +75,10 @@ export async function runServe(argv: string[]): Promise<number> {
   );
   const log = createLogger('tally-runtime');
   const source = await namespaceSource(values, log);
+  const auth = await authSettings(values, source instanceof FileNamespaceSource, log);
   const runtime = await startRuntime({
     source,
+    ...(auth ? { auth } : {}),
     port: intOption(values.port, 'TALLY_PORT', 8080, '--port'),
     host: stringOption(values.host, 'TALLY_HOST', '0.0.0.0')!,
     provision: boolOption(values.provision, 'TALLY_PROVISION'),
@@ -100,6 +113,36 @@ async function namespaceSource(
   }
   if (!path) throw usage('--namespaces PATH (or TALLY_NAMESPACES) or --configmaps is required');
   return new FileNamespaceSource(path);
+}
+
+/** A review the API server does not answer in this time fails the call with a 503. */
+const AUTH_REVIEW_TIMEOUT_MS = 5000;
+
+/** Kubernetes authentication settings, or undefined for --auth none. */
+async function authSettings(
+  values: { auth?: string; 'auth-cache-seconds'?: string; 'auth-audiences'?: string },
+  fromFiles: boolean,
+  log: ReturnType<typeof createLogger>,
+): Promise<AuthSettings | undefined> {
+  const mode = stringOption(values.auth, 'TALLY_AUTH', fromFiles ? 'none' : 'kubernetes');
+  if (mode === 'none') {
+    log.warn('authentication is off (--auth none): anyone who reaches the port may count, clear and read metrics');
+    return undefined;
+  }
+  if (mode !== 'kubernetes') throw usage(`--auth must be kubernetes or none, not "${mode}"`);
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const { kubernetesReviewApi } = await import('../lib/kube/access-review');
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  return {
+    api: kubernetesReviewApi(kc, AUTH_REVIEW_TIMEOUT_MS),
+    cacheMs:
+      intOption(values['auth-cache-seconds'], 'TALLY_AUTH_CACHE_SECONDS', 10, '--auth-cache-seconds', 3600) * 1000,
+    audiences: (stringOption(values['auth-audiences'], 'TALLY_AUTH_AUDIENCES') ?? '')
+      .split(',')
+      .map((a) => a.trim())
+      .filter(Boolean),
+  };
 }
 
 function usage(message: string): Error {

@@ -5,6 +5,7 @@ import { Cache, cacheSettingsFromEnv } from './cache/memcached';
 import { NamespaceRegistry } from './counter/registry';
 import { createApp, type Readiness } from './http/app';
 import { counterServer } from './http/counter-server';
+import { kubernetesGuard, OPEN_ACCESS, type AuthSettings } from './http/auth';
 import { createLimitedServer, httpLimitsFromEnv } from './http/limits';
 import { ConnectionDrain } from './http/drain';
 import type { NamespaceSource } from './namespace/source';
@@ -25,6 +26,8 @@ export interface RuntimeOptions {
   env?: NodeJS.ProcessEnv;
   log?: Logger;
   now?: () => number;
+  /** Authenticate and authorize callers with the cluster (http/auth.ts); without it everyone may do everything. */
+  auth?: AuthSettings;
 }
 
 export interface Runtime {
@@ -139,8 +142,11 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     return { ready: checks.namespaces!.ok && !drain.draining, checks };
   };
 
-  const app = createApp({ registry, metrics, log, readiness, recentErrors });
-  const handler = drain.wrap(counterServer({ registry, metrics, log, now, recentErrors }, app));
+  const guard = opts.auth
+    ? kubernetesGuard(opts.auth, (review, result) => metrics.authReviews.inc({ review, result }))
+    : OPEN_ACCESS;
+  const app = createApp({ registry, metrics, log, readiness, recentErrors, guard });
+  const handler = drain.wrap(counterServer({ registry, metrics, log, now, recentErrors, guard }, app));
   await opts.source.start((snapshot) => void registry.apply(snapshot));
 
   const server = await new Promise<Server>((resolve, reject) => {
@@ -150,7 +156,10 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : opts.port;
-  log.info({ port, source: opts.source.description }, 'tally runtime listening');
+  log.info(
+    { port, source: opts.source.description, auth: guard.enabled ? 'kubernetes' : 'none' },
+    'tally runtime listening',
+  );
 
   const depthTimer = setInterval(() => {
     for (const s of registry.list()) {

@@ -128,7 +128,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The namespaces this process serves, with their settings. */
+        /** The namespaces this process serves, with their settings: with authentication on, those whose counters the caller may get, or all for a caller who may get /v1/namespaces (a non-resource URL). */
         get: operations["ListNamespaces"];
         put?: never;
         post?: never;
@@ -331,6 +331,24 @@ export interface paths {
                         };
                     };
                 };
+                /** @description UNAUTHENTICATED: no bearer token, or one the cluster does not accept (WWW-Authenticate: Bearer). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description PERMISSION_DENIED: the caller may not do this (the message names the verb and the CounterNamespace: get, update or delete on counternamespaces/counters in its Kubernetes namespace). */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         put?: never;
@@ -365,6 +383,24 @@ export interface paths {
                     };
                     content: {
                         "text/plain": string;
+                    };
+                };
+                /** @description UNAUTHENTICATED: no bearer token, or one the cluster does not accept (WWW-Authenticate: Bearer). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description PERMISSION_DENIED: the caller may not do this (the message names the verb and the CounterNamespace: get, update or delete on counternamespaces/counters in its Kubernetes namespace). */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
             };
@@ -494,6 +530,8 @@ export interface components {
                 ready: boolean;
                 /** @description Why it is not ready. */
                 reason?: string;
+                /** @description The Kubernetes namespace of its CounterNamespace: where callers are authorized. */
+                kubernetes_namespace?: string;
                 /** @description Its settings: the CounterNamespace resolved, every default filled in. */
                 config: {
                     /** @constant */
@@ -543,7 +581,7 @@ export interface components {
                     };
                 };
             }[];
-            /** @description Configuration documents this process could not load, and why. */
+            /** @description Configuration documents this process could not load, and why (empty unless the caller may get /v1/namespaces itself). */
             errors: string[];
         };
         Error: {
@@ -588,6 +626,24 @@ export interface operations {
             };
             /** @description Malformed JSON, a missing or wrongly typed field, or a value out of bounds. */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNAUTHENTICATED: no bearer token, or one the cluster does not accept (WWW-Authenticate: Bearer). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PERMISSION_DENIED: the caller may not do this (the message names the verb and the CounterNamespace: get, update or delete on counternamespaces/counters in its Kubernetes namespace). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -673,6 +729,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description UNAUTHENTICATED: no bearer token, or one the cluster does not accept (WWW-Authenticate: Bearer). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PERMISSION_DENIED: the caller may not do this (the message names the verb and the CounterNamespace: get, update or delete on counternamespaces/counters in its Kubernetes namespace). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The namespace is not served here. */
             404: {
                 headers: {
@@ -744,6 +818,24 @@ export interface operations {
             };
             /** @description Malformed JSON, a missing or wrongly typed field, or a value out of bounds. */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNAUTHENTICATED: no bearer token, or one the cluster does not accept (WWW-Authenticate: Bearer). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PERMISSION_DENIED: the caller may not do this (the message names the verb and the CounterNamespace: get, update or delete on counternamespaces/counters in its Kubernetes namespace). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -829,6 +921,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description UNAUTHENTICATED: no bearer token, or one the cluster does not accept (WWW-Authenticate: Bearer). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PERMISSION_DENIED: the caller may not do this (the message names the verb and the CounterNamespace: get, update or delete on counternamespaces/counters in its Kubernetes namespace). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The namespace is not served here. */
             404: {
                 headers: {
@@ -907,6 +1017,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description UNAUTHENTICATED: no bearer token, or one the cluster does not accept (WWW-Authenticate: Bearer). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PERMISSION_DENIED: the caller may not do this (the message names the verb and the CounterNamespace: get, update or delete on counternamespaces/counters in its Kubernetes namespace). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The body is larger than 524288 bytes. */
             413: {
                 headers: {
@@ -958,6 +1086,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description UNAUTHENTICATED: no bearer token, or one the cluster does not accept (WWW-Authenticate: Bearer). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PERMISSION_DENIED: the caller may not do this (the message names the verb and the CounterNamespace: get, update or delete on counternamespaces/counters in its Kubernetes namespace). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The body is larger than 524288 bytes. */
             413: {
                 headers: {
@@ -1001,6 +1147,24 @@ export interface operations {
             };
             /** @description Malformed JSON, a missing or wrongly typed field, or a value out of bounds. */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNAUTHENTICATED: no bearer token, or one the cluster does not accept (WWW-Authenticate: Bearer). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PERMISSION_DENIED: the caller may not do this (the message names the verb and the CounterNamespace: get, update or delete on counternamespaces/counters in its Kubernetes namespace). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1071,6 +1235,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["NamespaceList"];
+                };
+            };
+            /** @description UNAUTHENTICATED: no bearer token, or one the cluster does not accept (WWW-Authenticate: Bearer). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };

@@ -40,8 +40,11 @@ export interface AccessReviewerOptions {
   /** The audiences a token must be meant for; empty: the API server's own. */
   audiences?: string[];
   /** Told of each call to the cluster (a cache miss) and its outcome. */
-  onReview?: (review: 'token' | 'access', outcome: 'authenticated' | 'unauthenticated' | Decision | Error) => void;
+  onReview?: (review: 'token' | 'access', outcome: ReviewOutcome) => void;
 }
+
+/** How a call to the cluster ended: a token accepted or not, a request allowed or not, or no answer. */
+export type ReviewOutcome = 'authenticated' | 'unauthenticated' | 'allowed' | 'denied' | 'error';
 
 /** TokenReview and SubjectAccessReview through client-node, each request bounded by `timeoutMs`. */
 export function kubernetesReviewApi(kc: KubeConfig, timeoutMs: number): ReviewApi {
@@ -139,16 +142,14 @@ export class AccessReviewer {
     review: 'token' | 'access',
     call: () => Promise<T>,
   ): Promise<T> {
+    let outcome: ReviewOutcome = 'error';
     try {
       const result = await call();
-      this.opts.onReview?.(
-        review,
-        review === 'token' ? (result ? 'authenticated' : 'unauthenticated') : (result as Decision),
-      );
+      if (review === 'token') outcome = result ? 'authenticated' : 'unauthenticated';
+      else outcome = (result as Decision).allowed ? 'allowed' : 'denied';
       return result;
-    } catch (err) {
-      this.opts.onReview?.(review, err instanceof Error ? err : new Error(String(err)));
-      throw err;
+    } finally {
+      this.opts.onReview?.(review, outcome);
     }
   }
 }

@@ -4,6 +4,8 @@ import { messageOf } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
 import type { RuntimeMetrics } from '../observability/metrics';
 import { RecentErrors } from '../observability/recent-errors';
+import { mapLimit } from '../../lib/concurrency';
+import { authorizePath, OPEN_ACCESS, type Caller, type Guard } from './auth';
 import { errorReply, INTERNAL_ERROR, RequestError } from './errors';
 import { openApiDocument } from './openapi';
 import { sendError } from './reply';
@@ -22,7 +24,15 @@ export interface AppDeps {
   readiness: () => Promise<Readiness>;
   /** The failures /status lists (the server records into the same one); an empty one by default. */
   recentErrors?: RecentErrors;
+  /** Who may see what (auth.ts); everyone everything when absent. */
+  guard?: Guard;
 }
+
+/** The paths that show every namespace's figures: a caller needs `get` on the path (a non-resource URL). */
+export const OBSERVER_PATHS = ['/metrics', '/status', '/status.json'] as const;
+
+/** SubjectAccessReviews of one listing in flight at once (each is cached afterwards). */
+const LISTING_REVIEWS = 8;
 
 /** Each path of the OpenAPI document as a pattern ({name} is one segment), with the Allow header it answers. */
 const ROUTES = Object.entries(openApiDocument.paths).map(([template, operations]) => {
@@ -45,21 +55,42 @@ export function allowedMethods(path: string): string | undefined {
  */
 export function createApp(deps: AppDeps): express.Express {
   const { registry, metrics, log } = deps;
+  const guard = deps.guard ?? OPEN_ACCESS;
   const recentErrors = deps.recentErrors ?? new RecentErrors();
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
 
-  app.get('/v1/namespaces', (_req, res) => {
+  const callerOf = (req: Request): Promise<Caller> => guard.authenticate(req.headers.authorization);
+  // Health, readiness and the OpenAPI document stay open (probes and tools call them without a token).
+  app.use([...OBSERVER_PATHS], async (req, _res, next) => {
+    await authorizePath(guard, await callerOf(req), req.originalUrl.split('?')[0]!);
+    next();
+  });
+
+  // Every namespace to a caller who may get the path itself; to anyone else, those whose counters they may read.
+  app.get('/v1/namespaces', async (req, res) => {
+    const caller = await callerOf(req);
+    const everything = await guard.mayGetPath(caller, req.path);
+    const all = registry.list();
+    const readable = everything
+      ? all
+      : (
+          await mapLimit(all, LISTING_REVIEWS, async (s) =>
+            (await guard.mayCount(caller, 'get', s.config.name, s.home)) ? [s] : [],
+          )
+        ).flat();
     res.json({
-      namespaces: registry.list().map((s) => ({
+      namespaces: readable.map((s) => ({
         name: s.config.name,
         counter_type: s.config.counterType,
         ready: s.ready,
         ...(s.reason ? { reason: s.reason } : {}),
+        ...(s.home ? { kubernetes_namespace: s.home } : {}),
         config: s.config,
       })),
-      errors: registry.errors,
+      // The rejected documents name ConfigMaps of every namespace.
+      errors: everything ? registry.errors : [],
     });
   });
 
@@ -121,8 +152,14 @@ export function createApp(deps: AppDeps): express.Express {
     );
   });
 
-  // Four parameters mark this as express's error handler.
+  // Four parameters mark this as express's error handler: the API's errors (401, 403, 503 from the guard) as the
+  // counter operations answer them; anything else is a bug.
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const reply = errorReply(err);
+    if (reply) {
+      sendError(res, reply);
+      return;
+    }
     log.error({ err: messageOf(err) }, 'unhandled error');
     recentErrors.record({ code: INTERNAL_ERROR.code, message: INTERNAL_ERROR.message });
     sendError(res, INTERNAL_ERROR);

@@ -1,6 +1,12 @@
 import { COUNTERS_SUBRESOURCE, CRD_GROUP, CRD_PLURAL } from '../../api/names';
 import { messageOf } from '../../lib/errors';
-import type { AccessReviewer, Identity } from '../../lib/kube/access-review';
+import {
+  AccessReviewer,
+  type AccessRequest,
+  type Identity,
+  type ReviewApi,
+  type ReviewOutcome,
+} from '../../lib/kube/access-review';
 import { UnavailableError } from '../errors';
 import { RequestError } from './errors';
 
@@ -67,19 +73,38 @@ export async function authorizePath(guard: Guard, caller: Caller, path: string):
 
 const BEARER = /^Bearer +([^\s]+) *$/i;
 
+/** How the runtime asks the cluster: the review API, how long answers are reused, the tokens' audiences. */
+export interface AuthSettings {
+  api: ReviewApi;
+  cacheMs: number;
+  audiences: string[];
+}
+
+/** At most this many identities are cached, and as many decisions: a few MiB. */
+const CACHE_ENTRIES = 10_000;
+
 /**
  * Authentication by the cluster's own identities (TokenReview) and authorization by its RBAC (SubjectAccessReview):
  * counting is `get`/`update`/`delete` on counternamespaces/counters in the CounterNamespace's Kubernetes namespace,
  * the all-namespaces paths are non-resource URLs, as kube-rbac-proxy guards /metrics. A cluster that cannot be asked
  * answers 503, never 401 or 403: the caller is not at fault.
  */
-export function kubernetesGuard(reviewer: AccessReviewer): Guard {
+export function kubernetesGuard(
+  settings: AuthSettings,
+  onReview?: (review: 'token' | 'access', outcome: ReviewOutcome) => void,
+): Guard {
+  const reviewer = new AccessReviewer(settings.api, {
+    cacheMs: settings.cacheMs,
+    maxEntries: CACHE_ENTRIES,
+    audiences: settings.audiences,
+    ...(onReview ? { onReview } : {}),
+  });
   const unavailable = (err: unknown): never => {
     throw new UnavailableError(`cannot check the caller's access with the Kubernetes API: ${messageOf(err)}`, {
       cause: err,
     });
   };
-  const allowed = async (caller: Caller, request: Parameters<AccessReviewer['authorize']>[1]): Promise<boolean> => {
+  const allowed = async (caller: Caller, request: AccessRequest): Promise<boolean> => {
     if (!caller.identity) return false;
     return (await reviewer.authorize(caller.identity, request).catch(unavailable)).allowed;
   };

@@ -95,12 +95,14 @@ export function batchServer(deps: BatchServerDeps, countItem: (op: string, ...it
     batch: BatchOp,
     res: ServerResponse,
     body: () => Promise<unknown>,
-    check?: CallCheck,
+    /** The request's per-item check, made before the body is read (authenticating the caller may refuse it all). */
+    checkFor?: () => Promise<CallCheck>,
   ): Promise<void> => {
     const started = process.hrtime.bigint();
     let status = 200;
     let code = 'OK';
     try {
+      const check = await checkFor?.();
       const { items } = batch.validate(await body());
       metrics.batchItems.labels(name).observe(items.length);
       const results = await runBatch(batch, items, deps, (...item) => countItem(name, ...item), check);

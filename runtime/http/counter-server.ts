@@ -1,13 +1,14 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Express } from 'express';
-import { readyOps } from '../counter/registry';
-import { asError, messageOf } from '../../lib/errors';
+import { messageOf } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
 import type { RuntimeMetrics } from '../observability/metrics';
 import type { RecentErrors } from '../observability/recent-errors';
+import { authorizeCounters, OPEN_ACCESS, type Guard } from './auth';
 import { BATCH_OPS, batchServer } from './batch-ops';
+import { failureReply, runCall, type CallCheck } from './call';
 import { COUNTER_OPS, type CounterOp, type OpContext } from './counter-ops';
-import { errorReply, INTERNAL_ERROR, RequestError } from './errors';
+import { INTERNAL_ERROR, RequestError } from './errors';
 import { LIMITS } from './openapi';
 import { sendError, sendJson } from './reply';
 
@@ -21,6 +22,8 @@ export interface CounterServerDeps extends OpContext {
   log: Logger;
   /** Where 5xx answers are kept for /status. */
   recentErrors?: RecentErrors;
+  /** Who may count (auth.ts); everyone when absent. */
+  guard?: Guard;
 }
 
 /** Reads a JSON body of at most maxBytes; rejects with the RequestError a client should see. */
@@ -68,7 +71,8 @@ function readJson(req: IncomingMessage, maxBytes: number = LIMITS.bodyMaxBytes):
  * Everything else (namespaces, metrics, health, OpenAPI, 404s) goes to the express app.
  */
 export function counterServer(deps: CounterServerDeps, app: Express): RequestListener {
-  const { metrics, log } = deps;
+  const { metrics } = deps;
+  const guard = deps.guard ?? OPEN_ACCESS;
   // Label children are looked up once, not on every request.
   const durations = new Map<string, ReturnType<typeof metrics.requestDuration.labels>>();
   const counts = new Map<string, ReturnType<typeof metrics.requests.labels>>();
@@ -96,9 +100,20 @@ export function counterServer(deps: CounterServerDeps, app: Express): RequestLis
 
   const serveBatch = batchServer(deps, count);
 
+  /**
+   * The caller of a request, and the check each of its calls must pass: may the caller do the operation's verbs to
+   * the counters of the namespace (in its CounterNamespace's Kubernetes namespace). Known before the body is read,
+   * so an anonymous caller learns nothing from validation errors.
+   */
+  const checkFor = async (req: IncomingMessage): Promise<CallCheck> => {
+    const caller = await guard.authenticate(req.headers.authorization);
+    return (_name, op, namespace, served) => authorizeCounters(guard, caller, op.verbs, namespace, served.home);
+  };
+
   const serve = async (
     name: string,
     op: CounterOp,
+    req: IncomingMessage,
     res: ServerResponse,
     body: () => Promise<unknown>,
   ): Promise<void> => {
@@ -107,22 +122,13 @@ export function counterServer(deps: CounterServerDeps, app: Express): RequestLis
     let status = 200;
     let code = 'OK';
     try {
-      const request = op.validate(await body());
-      // The namespace is looked up once, from the validated body: for the operation and for the metric label.
-      const served = deps.registry.find(request.namespace);
-      if (served) namespace = request.namespace;
-      sendJson(res, 200, await op.run(request, readyOps(request.namespace, served), deps));
+      const check = await checkFor(req);
+      // The namespace is looked up once, from the validated body: for the check, the operation and the metric label.
+      sendJson(res, 200, await runCall(name, op, await body(), deps, check, (ns) => (namespace = ns)));
     } catch (err) {
-      let reply = errorReply(err);
-      if (!reply) {
-        const error = asError(err);
-        log.error({ op: name, err: error.message, stack: error.stack }, 'request failed');
-        reply = INTERNAL_ERROR;
-      }
+      const reply = failureReply(err, name, namespace, deps);
       status = reply.status;
       code = reply.code;
-      // What the client was told (a 500 says only "see the log"), never the request.
-      if (status >= 500) deps.recentErrors?.record({ namespace, code: reply.code, message: reply.message });
       if (status === 413) res.setHeader('connection', 'close');
       sendError(res, reply);
     } finally {
@@ -136,13 +142,19 @@ export function counterServer(deps: CounterServerDeps, app: Express): RequestLis
       const name = url.slice(POST_PREFIX.length);
       const op = Object.hasOwn(COUNTER_OPS, name) ? COUNTER_OPS[name] : undefined;
       if (op) {
-        void serve(name, op, res, () => readJson(req));
+        void serve(name, op, req, res, () => readJson(req));
         return;
       }
       const batch = Object.hasOwn(BATCH_OPS, name) ? BATCH_OPS[name] : undefined;
       if (batch) {
-        // Each item runs runCall (call.ts), whose `check` argument is where a per-item authorization goes.
-        void serveBatch(name, batch, res, () => readJson(req, LIMITS.batchBodyMaxBytes));
+        // Each item runs runCall (call.ts) with the request's check, as a single call would.
+        void serveBatch(
+          name,
+          batch,
+          res,
+          () => readJson(req, LIMITS.batchBodyMaxBytes),
+          () => checkFor(req),
+        );
         return;
       }
     } else if (req.method === 'GET' || req.method === 'HEAD') {
@@ -150,7 +162,7 @@ export function counterServer(deps: CounterServerDeps, app: Express): RequestLis
       const m = GET_PATH.exec(url);
       if (m) {
         const body = { namespace: safeDecode(m[1]!), counter_name: safeDecode(m[2]!) };
-        void serve('GetCount', COUNTER_OPS.GetCount!, res, () => Promise.resolve(body));
+        void serve('GetCount', COUNTER_OPS.GetCount!, req, res, () => Promise.resolve(body));
         return;
       }
     }

@@ -16,6 +16,8 @@ describe('the error table', () => {
       INVALID_ARGUMENT: [400],
       INVALID_JSON: [400],
       REQUEST_ABORTED: [400],
+      UNAUTHENTICATED: [401],
+      PERMISSION_DENIED: [403],
       NOT_FOUND: [404],
       METHOD_NOT_ALLOWED: [405],
       NAMESPACE_NOT_FOUND: [404],

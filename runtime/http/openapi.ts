@@ -217,6 +217,10 @@ const schemas = {
             counter_type: { type: 'string', enum: [...COUNTER_TYPES] },
             ready: { type: 'boolean', description: 'Whether calls to it are served (its tables exist).' },
             reason: { type: 'string', description: 'Why it is not ready.' },
+            kubernetes_namespace: {
+              type: 'string',
+              description: 'The Kubernetes namespace of its CounterNamespace: where callers are authorized.',
+            },
             config: {
               ...namespaceConfigSchema,
               description: 'Its settings: the CounterNamespace resolved, every default filled in.',
@@ -227,7 +231,8 @@ const schemas = {
       errors: {
         type: 'array',
         items: { type: 'string' },
-        description: 'Configuration documents this process could not load, and why.',
+        description:
+          'Configuration documents this process could not load, and why (empty unless the caller may get /v1/namespaces itself).',
       },
     },
   },
@@ -256,8 +261,19 @@ const errorResponse = (description: string) => ({
   content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
 });
 
+/** With authentication on (the chart's default): no valid bearer token, or a token without the right. */
+const authErrors = {
+  '401': errorResponse(
+    'UNAUTHENTICATED: no bearer token, or one the cluster does not accept (WWW-Authenticate: Bearer).',
+  ),
+  '403': errorResponse(
+    'PERMISSION_DENIED: the caller may not do this (the message names the verb and the CounterNamespace: get, update or delete on counternamespaces/counters in its Kubernetes namespace).',
+  ),
+};
+
 const commonErrors = {
   '400': errorResponse('Malformed JSON, a missing or wrongly typed field, or a value out of bounds.'),
+  ...authErrors,
   '404': errorResponse('The namespace is not served here.'),
   '409': errorResponse(
     'COUNT_OUT_OF_RANGE: a BestEffort add would take the count beyond ±(2^53 - 1) (refused, nothing changed), or ' +
@@ -479,18 +495,21 @@ export const openApiDocument = {
     '/v1/namespaces': {
       get: {
         operationId: 'ListNamespaces',
-        summary: 'The namespaces this process serves, with their settings.',
+        summary:
+          'The namespaces this process serves, with their settings: with authentication on, those whose counters the caller may get, or all for a caller who may get /v1/namespaces (a non-resource URL).',
         responses: {
           '200': {
             description: 'OK',
             content: { 'application/json': { schema: { $ref: '#/components/schemas/NamespaceList' } } },
           },
+          '401': authErrors['401'],
         },
       },
     },
     '/healthz': {
       get: {
         summary: 'Liveness.',
+        security: [],
         responses: {
           '200': {
             description: 'alive',
@@ -510,6 +529,7 @@ export const openApiDocument = {
     },
     '/readyz': {
       get: {
+        security: [],
         summary:
           "Readiness: namespaces loaded and not draining (shutting down); the stores and the clock's offset from Cassandra's are reported in the checks.",
         responses: {
@@ -523,6 +543,7 @@ export const openApiDocument = {
         summary: 'What the status page (GET /status, HTML) shows: per namespace, the stores and the recent errors.',
         responses: {
           '200': { description: 'OK', content: { 'application/json': { schema: statusReport } } },
+          ...authErrors,
         },
       },
     },
@@ -534,11 +555,24 @@ export const openApiDocument = {
             description: 'The Prometheus text exposition format.',
             content: { 'text/plain': { schema: { type: 'string' } } },
           },
+          ...authErrors,
         },
       },
     },
   },
-  components: { schemas },
+  // Health and readiness need no token (below: security []), every other call does when authentication is on.
+  security: [{ bearer: [] }],
+  components: {
+    schemas,
+    securitySchemes: {
+      bearer: {
+        type: 'http',
+        scheme: 'bearer',
+        description:
+          "A token the cluster's authenticators accept (a pod's ServiceAccount token), checked with a TokenReview; each call is authorized with a SubjectAccessReview. Not required when the runtime runs with --auth none.",
+      },
+    },
+  },
 } as const;
 
 export type SchemaName = keyof typeof schemas;

@@ -36,6 +36,12 @@ export function createRuntimeMetrics(registry = new Registry()) {
       buckets: [1, 5, 10, 25, 50, 100, 250, 500],
       registers: [registry],
     }),
+    authReviews: new Counter({
+      name: 'tally_auth_reviews_total',
+      help: 'TokenReviews (review="token") and SubjectAccessReviews (review="access") asked of the Kubernetes API, by result: authenticated, unauthenticated, allowed, denied, error. Cached answers are not asked again.',
+      labelNames: ['review', 'result'] as const,
+      registers: [registry],
+    }),
     cache: new Counter({
       name: 'tally_cache_requests_total',
       help: 'Rollup cache lookups by result: hit, miss or error.',

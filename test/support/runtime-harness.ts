@@ -117,6 +117,8 @@ export async function startProcess(
   dir: string,
   namespaceNames: string[],
   env: Record<string, string> = {},
+  /** The bearer token readiness is checked with, for a runtime that authenticates its callers. */
+  token?: string,
 ): Promise<ChildRuntime> {
   const main = path.join(repoRoot(), 'dist', 'cli', 'main.js');
   if (!fs.existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first (npm test does)`);
@@ -145,7 +147,7 @@ export async function startProcess(
     child.once('exit', (code) => reject(new Error(`tally serve exited with ${code}:\n${out}`)));
   });
   const url = `http://127.0.0.1:${port}`;
-  await waitReady(url, namespaceNames);
+  await waitReady(url, namespaceNames, 60_000, token);
   return {
     child,
     url,
@@ -160,12 +162,13 @@ export async function startProcess(
 }
 
 /** Waits until /readyz is 200 and every named namespace is served and ready. */
-export async function waitReady(url: string, names: string[], timeoutMs = 60_000): Promise<void> {
+export async function waitReady(url: string, names: string[], timeoutMs = 60_000, token?: string): Promise<void> {
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   await waitFor(
     `the runtime at ${url} to be ready with ${names.join(', ')}`,
     async () => {
       const ready = await fetch(`${url}/readyz`);
-      const list = (await (await fetch(`${url}/v1/namespaces`)).json()) as {
+      const list = (await (await fetch(`${url}/v1/namespaces`, { headers })).json()) as {
         namespaces: { name: string; ready: boolean }[];
       };
       const served = new Set(list.namespaces.filter((n) => n.ready).map((n) => n.name));
@@ -183,10 +186,10 @@ export interface Reply {
   headers: Headers;
 }
 
-export async function call(url: string, op: string, body: unknown): Promise<Reply> {
+export async function call(url: string, op: string, body: unknown, token?: string): Promise<Reply> {
   const res = await fetch(`${url}/v1/counter/${op}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown>, headers: res.headers };

@@ -3,12 +3,20 @@
  * the runtime by its Service DNS name. It must stand alone, since its source text is what the pod gets (see
  * clientScript): no imports, nothing from outside the function.
  *
- *   node client.js calls <url> '<json list of {op, body}>'   one request after the other; prints [{status, body}]
- *   node client.js load <url> <namespace> <counter> <workers>  AddCount(+1) until stdin ends; prints a LoadReport
+ *   node client.js calls <url> '<json list of {op, body}>' [token file]   one request after the other; prints
+ *                                                                      [{status, body}]
+ *   node client.js load <url> <namespace> <counter> <workers> [token file]   AddCount(+1) until stdin ends; prints a
+ *                                                                      LoadReport
+ *
+ * With a token file (the pod's ServiceAccount token) every request sends it as a bearer token, read at each call as
+ * a rotated projected token must be.
  *
  * The load retries each add with the same idempotency token until it is acknowledged, as the API tells clients to,
  * and counts every failed attempt by kind.
  */
+/** Where a pod finds its ServiceAccount's token (mounted by default). */
+export const SA_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
 export interface LoadReport {
   /** Adds acknowledged (200): each must be counted exactly once. */
   acked: number;
@@ -24,10 +32,15 @@ export interface LoadReport {
 
 export async function clientMain(argv: string[]): Promise<void> {
   const [mode, url] = argv;
+  const tokenFile = argv[mode === 'calls' ? 3 : 5];
+  const fs = await import('node:fs');
   const post = async (op: string, body: unknown): Promise<{ status: number; body: unknown }> => {
+    const auth: Record<string, string> = tokenFile
+      ? { authorization: `Bearer ${fs.readFileSync(tokenFile, 'utf8').trim()}` }
+      : {};
     const res = await fetch(`${url}/v1/counter/${op}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...auth },
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(10_000),
     });

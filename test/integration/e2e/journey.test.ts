@@ -7,7 +7,7 @@ import { requireEnv } from '../../support/env';
 import { kubeConfig, releaseCounterNamespaces } from '../../support/kube';
 import { dropKeyspaces, uniqueSuffix } from '../../support/runtime-harness';
 import { cassandraSettingsFromEnv, createCassandraClient } from '../../../store/client';
-import { clientScript, type LoadReport } from './client-pod';
+import { clientScript, SA_TOKEN, type LoadReport } from './client-pod';
 
 /**
  * The journey a user takes, in the cluster: Tally's own images as pods on the stack's node, installed with
@@ -58,9 +58,9 @@ describeInCluster('the journey of a user, in the cluster', () => {
     runtime: { service: { type: 'ClusterIP', nodePort: null }, ...extra },
   });
 
-  /** Runs the client program in the client pod and parses what it prints. */
+  /** Runs the client program in the client pod and parses what it prints; it sends the pod's ServiceAccount token. */
   const client = <T>(...args: string[]): T =>
-    JSON.parse(kubectl('exec', '-n', apps, 'client', '--', 'node', '/client/client.js', ...args)) as T;
+    JSON.parse(kubectl('exec', '-n', apps, 'client', '--', 'node', '/client/client.js', ...args, SA_TOKEN)) as T;
   const token = () => ({ token: randomUUID(), generation_time: new Date().toISOString() });
 
   interface Pod {
@@ -196,6 +196,16 @@ describeInCluster('the journey of a user, in the cluster', () => {
   });
 
   it('3. a client pod in a third namespace counts through the Service DNS name, all three types', async () => {
+    // Its ServiceAccount may count (and clear) in the tenant namespace, as a platform team would grant it.
+    kubectl(
+      'create',
+      'rolebinding',
+      'client-counts',
+      '-n',
+      tenant,
+      `--clusterrole=${fullname}-counter-admin`,
+      `--serviceaccount=${apps}:default`,
+    );
     kubectl('create', 'configmap', 'client', '-n', apps, `--from-literal=client.js=${clientScript()}`);
     kubectlIn(
       JSON.stringify({
@@ -344,6 +354,7 @@ describeInCluster('the journey of a user, in the cluster', () => {
         cns.accurate,
         counter,
         '4',
+        SA_TOKEN,
       ],
       { stdio: ['pipe', 'pipe', 'pipe'] },
     );

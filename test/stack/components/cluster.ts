@@ -60,10 +60,58 @@ export function exampleNames(): string[] {
     .map((d) => d.metadata!.name!);
 }
 
-async function readyNamespaces(url: string): Promise<{ name: string; ready: boolean }[]> {
-  const res = await fetch(`${url}/v1/namespaces`, { signal: AbortSignal.timeout(3000) });
+async function readyNamespaces(url: string, token: string): Promise<{ name: string; ready: boolean }[]> {
+  const res = await fetch(`${url}/v1/namespaces`, {
+    headers: { authorization: `Bearer ${token}` },
+    signal: AbortSignal.timeout(3000),
+  });
   if (res.status !== 200) throw new Error(`GET ${url}/v1/namespaces answered ${res.status}`);
   return ((await res.json()) as { namespaces: { name: string; ready: boolean }[] }).namespaces;
+}
+
+/** The identity of `.tally/env`'s TALLY_TOKEN: a ServiceAccount bound cluster-wide to the counter admin role. */
+export const LOCAL_ADMIN = 'tally-local-admin';
+
+/**
+ * A long-lived token (a service-account-token Secret, filled by the controller manager) of a ServiceAccount bound
+ * with ClusterRoleBindings to the release's counter admin and observer roles: what the README's examples send as
+ * TALLY_TOKEN. It stays valid across restarts (the service account key and issuer are stable).
+ */
+async function localAdminToken(
+  kubectl: (...args: string[]) => Promise<string>,
+  release: string,
+  namespace: string,
+): Promise<string> {
+  const binding = (role: string): Record<string, unknown> => ({
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: { name: `${LOCAL_ADMIN}-${role}` },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `${release}-${role}` },
+    subjects: [{ kind: 'ServiceAccount', name: LOCAL_ADMIN, namespace }],
+  });
+  const objects = [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: LOCAL_ADMIN, namespace } },
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'kubernetes.io/service-account-token',
+      metadata: { name: LOCAL_ADMIN, namespace, annotations: { 'kubernetes.io/service-account.name': LOCAL_ADMIN } },
+    },
+    binding('counter-admin'),
+    binding('observer'),
+  ];
+  const file = path.join(ensureDir(path.join(stateDir(), 'cluster')), `${LOCAL_ADMIN}.yaml`);
+  fs.writeFileSync(file, objects.map((o) => yaml.dump(o)).join('---\n'));
+  await kubectl('apply', '-f', file);
+  let token = '';
+  await waitFor(`the token of ServiceAccount ${namespace}/${LOCAL_ADMIN}`, async () => {
+    token = Buffer.from(
+      await kubectl('get', 'secret', LOCAL_ADMIN, '-n', namespace, '-o', 'jsonpath={.data.token}'),
+      'base64',
+    ).toString('utf8');
+    return token !== '';
+  });
+  return token;
 }
 
 /** Imports the images into the node and `helm upgrade --install`s the chart with them, waiting for its pods. */
@@ -114,7 +162,11 @@ export const cluster: Component = {
   processes: [],
 
   fromEnvironment(env) {
-    return env.TALLY_URL ? { address: env.TALLY_URL, env: { TALLY_URL: env.TALLY_URL } } : undefined;
+    if (!env.TALLY_URL) return undefined;
+    return {
+      address: env.TALLY_URL,
+      env: { TALLY_URL: env.TALLY_URL, ...(env.TALLY_TOKEN ? { TALLY_TOKEN: env.TALLY_TOKEN } : {}) },
+    };
   },
 
   async install() {
@@ -148,10 +200,11 @@ export const cluster: Component = {
       ...names.map((n) => `counternamespaces.tally.dev/${n}`),
     );
     const url = `http://${BRIDGE_IP}:${RUNTIME_NODE_PORT}`;
+    const token = await localAdminToken(kubectl, RELEASE, RELEASE_NAMESPACE);
     await waitFor(
       `the runtime at ${url} (NodePort of ${RELEASE}-runtime) to serve ${names.join(', ')}`,
       async () => {
-        const served = await readyNamespaces(url);
+        const served = await readyNamespaces(url, token);
         return names.every((n) => served.some((s) => s.name === n && s.ready));
       },
       { timeoutMs: 120_000, intervalMs: 1000 },
@@ -159,7 +212,7 @@ export const cluster: Component = {
     say(`tally: running in pods, examples Ready, in ${((Date.now() - started) / 1000).toFixed(0)} s`);
     return {
       address: url,
-      env: { TALLY_URL: url, TALLY_RELEASE: RELEASE, TALLY_RELEASE_NAMESPACE: RELEASE_NAMESPACE },
+      env: { TALLY_URL: url, TALLY_TOKEN: token, TALLY_RELEASE: RELEASE, TALLY_RELEASE_NAMESPACE: RELEASE_NAMESPACE },
     };
   },
 

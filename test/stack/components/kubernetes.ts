@@ -31,6 +31,8 @@ const CONTROLLERS = [
   'serviceaccount-controller',
   'serviceaccount-token-controller',
   'root-ca-certificate-publisher-controller',
+  // ClusterRoles labelled aggregate-to-view/edit/admin (the chart's counter roles) join the built-in roles.
+  'clusterrole-aggregation-controller',
 ];
 
 /**
@@ -225,9 +227,10 @@ export const kubernetes: Component = {
     await runCommand('bash', [stackScript('build-go-tools.sh'), 'kube']);
   },
 
-  // A cluster for the node listens elsewhere and runs more controllers: switching restarts it.
+  // A cluster for the node listens elsewhere and runs more controllers: switching restarts it, as does a change of
+  // the controllers it runs.
   fingerprint() {
-    return nodeEnabled() ? 'with-node' : '';
+    return [nodeEnabled() ? 'with-node' : '', ...CONTROLLERS].join(' ');
   },
 
   async stop() {
