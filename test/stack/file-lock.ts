@@ -21,7 +21,13 @@ export async function withFileLock<T>(lock: string, opts: LockOptions, fn: () =>
       fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
       break;
     } catch {
-      const holder = Number(fs.readFileSync(lock, 'utf8') || NaN);
+      let text: string;
+      try {
+        text = fs.readFileSync(lock, 'utf8');
+      } catch {
+        continue; // released between our attempt and the read: try again
+      }
+      const holder = Number(text || NaN);
       if (!pidAlive(holder)) {
         fs.rmSync(lock, { force: true });
         continue;
