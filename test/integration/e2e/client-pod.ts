@@ -33,7 +33,8 @@ export interface LoadReport {
 export async function clientMain(argv: string[]): Promise<void> {
   const [mode, url] = argv;
   const tokenFile = argv[mode === 'calls' ? 3 : 5];
-  const fs = await import('node:fs');
+  // Not an import: the function's source text is the whole program, so no module helper may be referenced.
+  const fs = process.getBuiltinModule('node:fs');
   const post = async (op: string, body: unknown): Promise<{ status: number; body: unknown }> => {
     const auth: Record<string, string> = tokenFile
       ? { authorization: `Bearer ${fs.readFileSync(tokenFile, 'utf8').trim()}` }
