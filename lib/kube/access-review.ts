@@ -104,6 +104,8 @@ export function kubernetesReviewApi(kc: KubeConfig, timeoutMs: number): ReviewAp
 export class AccessReviewer {
   private readonly identities: LRUCache<string, Identity | false, string>;
   private readonly decisions: LRUCache<string, Decision, { identity: Identity; request: AccessRequest }>;
+  /** Each cached identity's part of a decision key, made once: the hot path asks with the same objects. */
+  private readonly identityKeys = new WeakMap<Identity, string>();
 
   constructor(
     api: ReviewApi,
@@ -129,13 +131,18 @@ export class AccessReviewer {
   /** The token's identity, or undefined when the cluster does not accept the token. Rejects when it cannot ask. */
   async authenticate(token: string): Promise<Identity | undefined> {
     const digest = createHash('sha256').update(token).digest('base64url');
+    // A fresh answer is taken as it is; fetch (a promise, a shared call) only on a miss.
+    const cached = this.identities.get(digest);
+    if (cached !== undefined) return cached || undefined;
     return (await this.identities.fetch(digest, { context: token })) || undefined;
   }
 
   /** Whether the identity may do what it asks. Rejects when the cluster cannot be asked. */
   async authorize(identity: Identity, request: AccessRequest): Promise<Decision> {
-    const key = JSON.stringify([identity, request]);
-    return (await this.decisions.fetch(key, { context: { identity, request } }))!;
+    let who = this.identityKeys.get(identity);
+    if (who === undefined) this.identityKeys.set(identity, (who = JSON.stringify(identity)));
+    const key = `${who}\u0000${JSON.stringify(request)}`;
+    return this.decisions.get(key) ?? (await this.decisions.fetch(key, { context: { identity, request } }))!;
   }
 
   private async counted<T extends Identity | Decision | undefined>(

@@ -19,6 +19,7 @@ import { readRecord } from '../stack/processes';
 import { up } from '../stack/stack';
 import { splitCpus } from './cpu-split';
 import { benchOperator, type OperatorBench } from './operator';
+import { benchAuth } from './auth';
 import { httpClient } from './http-client';
 import { alternate, closedLoop, rssMiB, WARMUP_ROUNDS, type LoadResult, type RoundsResult } from './load';
 import { thisMachine, writeReport, type ResultRow, type SideResult } from './report';
@@ -37,10 +38,12 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const ROLLUP_EVENTS = Number(process.env.BENCH_ROLLUP_EVENTS ?? 60000);
 const NAMESPACES = Number(process.env.BENCH_NAMESPACES ?? 50);
 const COUNTERS = 1000;
-/** BENCH_ONLY=addcount,getcount,rollup,operator runs a subset (default: all). */
+/** BENCH_ONLY=addcount,getcount,auth,rollup,operator runs a subset (default: all). */
 /** Extra node flags for the runtime under test, e.g. BENCH_RUNTIME_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
 const RUNTIME_NODE_ARGS = (process.env.BENCH_RUNTIME_NODE_ARGS ?? '').split(' ').filter(Boolean);
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'addcount,getcount,rollup,operator').split(',').map((s) => s.trim()));
+const ONLY = new Set(
+  (process.env.BENCH_ONLY ?? 'addcount,getcount,auth,rollup,operator').split(',').map((s) => s.trim()),
+);
 
 const say = (m: string): void => void process.stderr.write(`[bench] ${m}\n`);
 
@@ -314,6 +317,71 @@ async function benchRollup(client: Client, config: NamespaceConfig): Promise<Res
   };
 }
 
+/**
+ * AddCount and GetCount through a second runtime that authenticates its callers with the stack's API server, beside
+ * the first (no authentication). It serves the same namespace from a CounterNamespace document placed in a
+ * Kubernetes namespace, and the bench calls it with the stack's TALLY_TOKEN (bound to the counter admin role).
+ */
+async function authRows(
+  env: NodeJS.ProcessEnv,
+  stackEnv: Record<string, string>,
+  namespace: string,
+  off: { url: string; pid: number },
+  pids: Record<string, number>,
+): Promise<ResultRow[]> {
+  if (!stackEnv.TALLY_TOKEN || !stackEnv.KUBECONFIG) {
+    say('authentication on vs off: not run (the stack has no cluster runtime, so no TALLY_TOKEN)');
+    return [];
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-bench-auth-'));
+  fs.writeFileSync(
+    path.join(dir, 'ns.json'),
+    JSON.stringify({
+      apiVersion: 'tally.dev/v1alpha1',
+      kind: 'CounterNamespace',
+      metadata: { name: namespace, namespace: 'bench' },
+      spec: { counterType: 'Eventual' },
+    }),
+  );
+  const main = path.join(repoRoot(), 'dist', 'cli', 'main.js');
+  const { child, match } = await startChild(
+    [
+      ...RUNTIME_NODE_ARGS,
+      main,
+      'serve',
+      '--namespaces',
+      dir,
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--auth',
+      'kubernetes',
+    ],
+    { ...env, LOG_LEVEL: 'info' },
+    /"port":(\d+)[^\n]*tally runtime listening/,
+  );
+  try {
+    return await benchAuth(
+      {
+        on: { url: `http://127.0.0.1:${match[1]}`, pid: child.pid! },
+        off,
+        namespace,
+        token: stackEnv.TALLY_TOKEN,
+        pids: { cassandra: pids.cassandra!, apiserver: stackPid('kube-apiserver') },
+        concurrency: CONCURRENCY,
+        seconds: SECONDS,
+        rounds: ROUNDS,
+        warmupSeconds: WARMUP,
+      },
+      say,
+    );
+  } finally {
+    await stopChild(child);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   say('bringing the local stack up (or using the one that is up)');
   const stack = await up();
@@ -377,6 +445,7 @@ async function main(): Promise<void> {
       rss = get.rss;
     }
     rss = Math.max(rss, rssMiB(child.pid!));
+    if (ONLY.has('auth')) rows.push(...(await authRows(env, stack.env, namespace, { url, pid: child.pid! }, pids)));
     if (ONLY.has('rollup')) rows.push(await benchRollup(client, config));
     if (ONLY.has('operator')) operatorResult = await benchOperator(env, client, NAMESPACES, say);
   } finally {
