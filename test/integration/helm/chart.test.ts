@@ -140,6 +140,12 @@ const RUNTIME_RULES = {
   'tally.dev/counternamespaces': ['get', 'list', 'watch'],
 };
 const LEASE_RULES = { 'coordination.k8s.io/leases': ['create', 'get', 'update'] };
+/** What the runtime needs to check its callers, and nothing more. */
+const AUTH_RULES = {
+  'authentication.k8s.io/tokenreviews': ['create'],
+  'authorization.k8s.io/subjectaccessreviews': ['create'],
+};
+const COUNTER_ROLES = ['reader', 'writer', 'admin'];
 
 const operatorName = `${RELEASE}-tally-operator`;
 const runtimeName = `${RELEASE}-tally-runtime`;
@@ -183,6 +189,70 @@ describe('helm chart (helm/tally)', () => {
     const res = helm(['lint', '--strict', chart, '--kube-version', KUBE_VERSION]);
     expect(res.stderr + res.stdout).toContain('0 chart(s) failed');
     expect(res.status).toBe(0);
+  });
+
+  it('ships counter reader, writer and admin ClusterRoles aggregated into view, edit and admin, and an observer', () => {
+    const objs = render({
+      serviceMonitor: { enabled: true, prometheusServiceAccount: { name: 'prometheus', namespace: 'mon' } },
+    });
+    const role = (name: string) =>
+      find(objs, 'ClusterRole', `${RELEASE}-tally-${name}`) as unknown as {
+        metadata: { labels: Record<string, string> };
+        rules: { apiGroups?: string[]; resources?: string[]; nonResourceURLs?: string[]; verbs: string[] }[];
+      };
+    const aggregatedInto = (name: string): string[] =>
+      Object.keys(role(name).metadata.labels)
+        .filter((l) => l.startsWith('rbac.authorization.k8s.io/aggregate-to-'))
+        .map((l) => l.slice('rbac.authorization.k8s.io/aggregate-to-'.length))
+        .sort();
+    expect(role('counter-reader').rules).toEqual([
+      { apiGroups: ['tally.dev'], resources: ['counternamespaces/counters'], verbs: ['get'] },
+    ]);
+    expect(role('counter-writer').rules[0]!.verbs).toEqual(['get', 'update']);
+    expect(role('counter-admin').rules[0]!.verbs).toEqual(['get', 'update', 'delete']);
+    expect(aggregatedInto('counter-reader')).toEqual(['admin', 'edit', 'view']);
+    expect(aggregatedInto('counter-writer')).toEqual(['admin', 'edit']);
+    expect(aggregatedInto('counter-admin')).toEqual(['admin']);
+    expect(role('observer').rules).toEqual([
+      { nonResourceURLs: ['/metrics', '/status', '/status.json', '/v1/namespaces'], verbs: ['get'] },
+    ]);
+    const prometheus = find(objs, 'ClusterRoleBinding', `${RELEASE}-tally-observer-prometheus`) as unknown as {
+      roleRef: { name: string };
+      subjects: unknown[];
+    };
+    expect(prometheus.roleRef.name).toBe(`${RELEASE}-tally-observer`);
+    expect(prometheus.subjects).toEqual([{ kind: 'ServiceAccount', name: 'prometheus', namespace: 'mon' }]);
+    const plain = render({ counterRoles: { aggregateToDefaultRoles: false } });
+    expect(
+      Object.keys(find(plain, 'ClusterRole', `${RELEASE}-tally-counter-admin`).metadata.labels ?? {}).filter((l) =>
+        l.startsWith('rbac.authorization.k8s.io/'),
+      ),
+    ).toEqual([]);
+  });
+
+  it('authenticates callers by default, and with runtime.auth.enabled false drops the review rights', () => {
+    const envOf = (objs: K8sObject[]) =>
+      Object.fromEntries(
+        (
+          find(objs, 'Deployment', runtimeName) as unknown as {
+            spec: { template: { spec: { containers: Container[] } } };
+          }
+        ).spec.template.spec.containers[0]!.env!.map((e) => [e.name, e.value]),
+      );
+    const on = render({ runtime: { auth: { cacheSeconds: 30, audiences: ['tally', 'other'] } } });
+    expect(envOf(on)).toMatchObject({
+      TALLY_AUTH: 'kubernetes',
+      TALLY_AUTH_CACHE_SECONDS: '30',
+      TALLY_AUTH_AUDIENCES: 'tally,other',
+    });
+    expect(ruleMap(find(on, 'ClusterRole', `${runtimeName}-auth`))).toEqual(AUTH_RULES);
+    const off = render({ runtime: { auth: { enabled: false } }, serviceMonitor: { enabled: true } });
+    expect(envOf(off).TALLY_AUTH).toBe('none');
+    expect(ofKind(off, 'ClusterRole').some((r) => r.metadata.name === `${runtimeName}-auth`)).toBe(false);
+    const mon = find(off, 'ServiceMonitor', runtimeName) as unknown as {
+      spec: { endpoints: Record<string, unknown>[] };
+    };
+    expect(mon.spec.endpoints[0]!.bearerTokenFile).toBeUndefined();
   });
 
   it('ships the CRD as a copy of crds/ and renders it only with --include-crds', () => {
@@ -324,8 +394,21 @@ describe('helm chart (helm/tally)', () => {
 
   it('scopes RBAC to a Role per watched namespace when watchNamespaces is set', () => {
     const objs = render({ watchNamespaces: ['a', 'b'], runtime: { replicas: 1 } });
-    expect(ofKind(objs, 'ClusterRole')).toHaveLength(0);
-    expect(ofKind(objs, 'ClusterRoleBinding')).toHaveLength(0);
+    // Cluster-scoped only: the counter roles (bound by users with RoleBindings) and what checking callers needs
+    // (TokenReviews and SubjectAccessReviews are cluster-scoped).
+    expect(
+      ofKind(objs, 'ClusterRole')
+        .map((r) => r.metadata.name)
+        .sort(),
+    ).toEqual(
+      [
+        ...COUNTER_ROLES.map((r) => `${RELEASE}-tally-counter-${r}`),
+        `${RELEASE}-tally-observer`,
+        `${runtimeName}-auth`,
+      ].sort(),
+    );
+    expect(ofKind(objs, 'ClusterRoleBinding').map((r) => r.metadata.name)).toEqual([`${runtimeName}-auth`]);
+    expect(ruleMap(find(objs, 'ClusterRole', `${runtimeName}-auth`))).toEqual(AUTH_RULES);
     for (const ns of ['a', 'b']) {
       expect(ruleMap(find(objs, 'Role', operatorName, ns))).toEqual(OPERATOR_RULES);
       expect(ruleMap(find(objs, 'Role', runtimeName, ns))).toEqual(RUNTIME_RULES);
@@ -459,7 +542,16 @@ describe('helm chart (helm/tally)', () => {
     expect(opMon.spec.endpoints).toEqual([{ port: 'metrics', path: '/metrics', interval: '15s' }]);
     // The runtime's own `namespace` label (the counter namespace) is kept, not renamed to exported_namespace.
     const rtMon = find(objs, 'ServiceMonitor', runtimeName) as unknown as typeof opMon;
-    expect(rtMon.spec.endpoints).toEqual([{ port: 'http', path: '/metrics', interval: '15s', honorLabels: true }]);
+    // With authentication on, Prometheus sends its own ServiceAccount token (it needs the observer role).
+    expect(rtMon.spec.endpoints).toEqual([
+      {
+        port: 'http',
+        path: '/metrics',
+        interval: '15s',
+        honorLabels: true,
+        bearerTokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+      },
+    ]);
 
     const hpa = find(objs, 'HorizontalPodAutoscaler', runtimeName) as unknown as {
       apiVersion: string;
