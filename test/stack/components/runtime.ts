@@ -10,7 +10,8 @@ import { waitFor } from '../wait';
 const PROCESS = 'tally-runtime';
 /** The Kubernetes namespace `npm run up` applies examples/ to, where the operator and the runtime look. */
 export const EXAMPLES_NAMESPACE = 'default';
-const SERVE_ARGS = ['serve', '--configmaps', '--watch-namespaces', EXAMPLES_NAMESPACE];
+// A host process for development (the stack without a node): no authentication, as the README says of that mode.
+const SERVE_ARGS = ['serve', '--configmaps', '--watch-namespaces', EXAMPLES_NAMESPACE, '--auth', 'none'];
 
 /** The compiled product folders (everything `tally` runs), not the tests. */
 const PRODUCT_DIRS = ['api', 'lib', 'store', 'runtime', 'operator', 'cli'];
