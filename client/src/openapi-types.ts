@@ -1053,6 +1053,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description Only when the caller's bearer token cannot be checked (the Kubernetes API is unreachable): no item ran. An item's 503 is in its result. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     GetCounts: {
@@ -1115,6 +1124,15 @@ export interface operations {
             };
             /** @description The body is compressed (Content-Encoding); send plain JSON. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Only when the caller's bearer token cannot be checked (the Kubernetes API is unreachable): no item ran. An item's 503 is in its result. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -290,11 +290,15 @@ const commonErrors = {
  * request as a whole is refused with these. Every other answer of the single calls' (authentication, ...) applies too.
  */
 const batchErrors = {
-  ...Object.fromEntries(Object.entries(commonErrors).filter(([status]) => !['404', '409', '503'].includes(status))),
+  ...Object.fromEntries(Object.entries(commonErrors).filter(([status]) => !['404', '409'].includes(status))),
   '400': errorResponse(
     `Malformed JSON, no items, more than ${LIMITS.batchMaxItems} items, an item that is not an object, or an unknown field.`,
   ),
   '413': errorResponse(`The body is larger than ${LIMITS.batchBodyMaxBytes} bytes.`),
+  '503': errorResponse(
+    "Only when the caller's bearer token cannot be checked (the Kubernetes API is unreachable): no item ran. An " +
+      "item's 503 is in its result.",
+  ),
 };
 
 function operation(
