@@ -49,7 +49,7 @@ const fullSpec: Complete<CounterNamespaceSpec> = {
     concurrency: 1,
     settleMarginMs: 0,
   },
-  cache: { ttlSeconds: 1, keyPrefix: 'p' },
+  cache: { ttlSeconds: 1, keyPrefix: 'p', nearCacheSeconds: 0 },
   deletionPolicy: 'Delete',
 };
 const fullStatus: Complete<CounterNamespaceStatus> = {

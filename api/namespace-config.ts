@@ -47,6 +47,8 @@ export interface NamespaceConfig {
   cache: {
     keyPrefix: string;
     ttlSeconds: number;
+    /** How long a runtime serves an Eventual checkpoint from its own memory (0: not at all). */
+    nearCacheSeconds: number;
     /** Filled in by the operator from its own configuration; a runtime uses its own MEMCACHED_SERVERS. */
     servers?: string;
   };
@@ -142,11 +144,12 @@ export const namespaceConfigSchema = {
     },
     cache: {
       type: 'object',
-      required: ['keyPrefix', 'ttlSeconds'],
+      required: ['keyPrefix', 'ttlSeconds', 'nearCacheSeconds'],
       additionalProperties: false,
       properties: {
         keyPrefix: { type: 'string', pattern: KEY_PREFIX_PATTERN },
         ttlSeconds: int(1, 2592000),
+        nearCacheSeconds: int(0, 60),
         servers: { type: 'string', minLength: 1 },
       },
     },

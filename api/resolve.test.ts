@@ -49,7 +49,7 @@ describe('resolveCounterNamespace', () => {
         concurrency: 8,
         settleMarginMs: 2000,
       },
-      cache: { keyPrefix: 'tally', ttlSeconds: 3600 },
+      cache: { keyPrefix: 'tally', ttlSeconds: 3600, nearCacheSeconds: 1 },
     });
     expect(() => validateNamespaceConfig(config)).not.toThrow();
   });
@@ -101,6 +101,8 @@ describe('resolveCounterNamespace', () => {
     [{ rollup: { schedule: 'TZ=UTC 0 * * * *' } }, 'spec.rollup.schedule: must match pattern'],
     [{ rollup: { schedule: 'x * * * *' } }, 'spec.rollup.schedule: must match pattern'],
     [{ cache: { keyPrefix: 'has space' } }, 'spec.cache.keyPrefix: must match pattern'],
+    [{ cache: { nearCacheSeconds: 61 } }, 'spec.cache.nearCacheSeconds: must be <= 60'],
+    [{ cache: { nearCacheSeconds: -1 } }, 'spec.cache.nearCacheSeconds: must be >= 0'],
   ])('rejects %j naming the field', (spec, expected) => {
     const errors = errorFields(() => resolveCounterNamespace(manifest('bad', spec)));
     expect(errors.some((e) => e.startsWith(expected))).toBe(true);

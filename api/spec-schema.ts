@@ -59,6 +59,7 @@ export const DEFAULTS = {
   concurrency: 8,
   settleMarginMs: 2000,
   cacheTtlSeconds: 3600,
+  nearCacheSeconds: 1,
   keyPrefix: 'tally',
   deletionPolicy: 'Retain',
 } as const;
@@ -202,6 +203,14 @@ export const counterNamespaceSpecSchema = {
           description: 'TTL of cached rollups and of BestEffort counters.',
         },
         keyPrefix: { type: 'string', pattern: KEY_PREFIX_PATTERN, default: DEFAULTS.keyPrefix },
+        nearCacheSeconds: {
+          type: 'integer',
+          minimum: 0,
+          maximum: 60,
+          default: DEFAULTS.nearCacheSeconds,
+          description:
+            'How long each runtime keeps an Eventual checkpoint in its own memory before asking Memcached again; added to the lag of Eventual reads. 0 turns the near cache off.',
+        },
       },
       additionalProperties: false,
     },

@@ -73,7 +73,11 @@ const defaultedSpec = {
     concurrency: DEFAULTS.concurrency,
     settleMarginMs: DEFAULTS.settleMarginMs,
   },
-  cache: { ttlSeconds: DEFAULTS.cacheTtlSeconds, keyPrefix: DEFAULTS.keyPrefix },
+  cache: {
+    ttlSeconds: DEFAULTS.cacheTtlSeconds,
+    keyPrefix: DEFAULTS.keyPrefix,
+    nearCacheSeconds: DEFAULTS.nearCacheSeconds,
+  },
   deletionPolicy: DEFAULTS.deletionPolicy,
 };
 
@@ -205,6 +209,11 @@ const invalid: InvalidCase[] = [
   { what: 'suspend that is not a boolean', spec: { rollup: { suspend: 'yes' } }, field: 'spec.rollup.suspend' },
   { what: 'no rollup queues', spec: { rollup: { queues: 0 } }, field: 'spec.rollup.queues' },
   { what: 'a cache TTL of 0', spec: { cache: { ttlSeconds: 0 } }, field: 'spec.cache.ttlSeconds' },
+  {
+    what: 'a near cache longer than a minute',
+    spec: { cache: { nearCacheSeconds: 61 } },
+    field: 'spec.cache.nearCacheSeconds',
+  },
   {
     what: 'a cache key prefix with a space',
     spec: { cache: { keyPrefix: 'my counters' } },
