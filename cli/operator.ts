@@ -16,7 +16,7 @@ options (each also settable by the environment variable in brackets):
 environment:
   KUBECONFIG                         the cluster (default: the pod's service account)
   CASSANDRA_CONTACT_POINTS, CASSANDRA_LOCAL_DC (required), CASSANDRA_USERNAME, CASSANDRA_PASSWORD
-  TALLY_CASSANDRA_SECRET             Secret (keys username, password) the rollup Jobs read credentials from
+  TALLY_CASSANDRA_RUNTIME_ROLE       the runtime's Cassandra role, granted SELECT, MODIFY on each namespace's keyspace
   MEMCACHED_SERVERS                  written into each namespace's cache config and given to rollup Jobs
   TALLY_RUNTIME_IMAGE, TALLY_IMAGE_PULL_POLICY   the rollup CronJob's image (default tally-runtime:latest, IfNotPresent)
   TALLY_IMAGE_PULL_SECRETS           comma-separated Secret names the rollup Jobs pull the image with (default none)

@@ -1,12 +1,17 @@
 import { intFromEnv } from '../lib/env';
 import * as os from 'node:os';
 import { cassandraSettingsFromEnv, type CassandraSettings } from '../store/client';
+import { ROLE_NAME_PATTERN } from '../store/roles';
 
 /** The operator's own configuration: flags override environment variables (see `tally operator --help`). */
 export interface OperatorConfig {
   cassandra: CassandraSettings;
-  /** Kubernetes Secret holding Cassandra credentials (keys `username`, `password`), passed to rollup Jobs. */
-  cassandraSecret?: string;
+  /**
+   * The runtime's Cassandra role: granted SELECT and MODIFY on each CounterNamespace's keyspace as it is provisioned,
+   * revoked as the CounterNamespace goes. Unset: no grants (Cassandra without authorization, or a runtime that logs
+   * in as the operator).
+   */
+  runtimeRole?: string;
   memcachedServers?: string;
   /** Image and pull policy of the rollup CronJob (the runtime image, which has `tally rollup`). */
   runtimeImage: string;
@@ -40,6 +45,20 @@ const list = (raw: string | undefined): string[] =>
     .map((s) => s.trim())
     .filter(Boolean);
 
+function runtimeRole(name: string): string {
+  if (!new RegExp(ROLE_NAME_PATTERN).test(name)) {
+    throw new Error(
+      `TALLY_CASSANDRA_RUNTIME_ROLE must be a lower-case Cassandra role name (${ROLE_NAME_PATTERN}), got "${name}"`,
+    );
+  }
+  return name;
+}
+
+/** Rollup Jobs get a Cassandra role of their own when the operator itself logs in, i.e. Cassandra checks passwords. */
+export function rollupCredentialsEnabled(op: OperatorConfig): boolean {
+  return Boolean(op.cassandra.username);
+}
+
 export function operatorConfigFromEnv(env: NodeJS.ProcessEnv = process.env): OperatorConfig {
   const pull = env.TALLY_IMAGE_PULL_POLICY ?? 'IfNotPresent';
   if (!(PULL_POLICIES as readonly string[]).includes(pull)) {
@@ -50,7 +69,7 @@ export function operatorConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Ope
     intFromEnv(env, name, fallback, { min, max });
   return {
     cassandra: cassandraSettingsFromEnv(env),
-    ...(env.TALLY_CASSANDRA_SECRET ? { cassandraSecret: env.TALLY_CASSANDRA_SECRET } : {}),
+    ...(env.TALLY_CASSANDRA_RUNTIME_ROLE ? { runtimeRole: runtimeRole(env.TALLY_CASSANDRA_RUNTIME_ROLE) } : {}),
     ...(env.MEMCACHED_SERVERS ? { memcachedServers: env.MEMCACHED_SERVERS } : {}),
     runtimeImage: env.TALLY_RUNTIME_IMAGE ?? 'tally-runtime:latest',
     imagePullPolicy: pull as OperatorConfig['imagePullPolicy'],

@@ -8,6 +8,7 @@ import {
   type SchemaChanges,
 } from '../store/ensure';
 import type { Ownership } from '../store/ownership';
+import { dropRole, ensureLoginRole, grantDataAccess, revokeDataAccess } from '../store/roles';
 import { keyspaceTables, readOwnership } from '../store/system-schema';
 
 /**
@@ -23,6 +24,12 @@ export interface SchemaStore {
   keyspaceTables(keyspace: string): Promise<string[] | undefined>;
   /** Whether every Cassandra node has the same schema version: DDL is safe only then. */
   schemaAgreement(): Promise<boolean>;
+  /** SELECT and MODIFY on the keyspace for a role (store/roles.ts), and taking them back. */
+  grantDataAccess(keyspace: string, role: string): Promise<void>;
+  revokeDataAccess(keyspace: string, role: string): Promise<void>;
+  /** A login role with the given password unless it exists, and dropping it (nothing when it is not there). */
+  ensureLoginRole(role: string, password: string): Promise<void>;
+  dropRole(role: string): Promise<void>;
 }
 
 export function cassandraSchemaStore(client: Client): SchemaStore {
@@ -35,5 +42,9 @@ export function cassandraSchemaStore(client: Client): SchemaStore {
     // Metadata.checkSchemaAgreement exists in cassandra-driver 4.x but is missing from its type declarations.
     schemaAgreement: () =>
       (client.metadata as unknown as { checkSchemaAgreement(): Promise<boolean> }).checkSchemaAgreement(),
+    grantDataAccess: (keyspace, role) => grantDataAccess(client, keyspace, role),
+    revokeDataAccess: (keyspace, role) => revokeDataAccess(client, keyspace, role),
+    ensureLoginRole: (role, password) => ensureLoginRole(client, role, password),
+    dropRole: (role) => dropRole(client, role),
   };
 }

@@ -70,8 +70,12 @@ export async function setOwnership(client: Client, config: NamespaceConfig, owne
   );
 }
 
-/** Drops a namespace's keyspace with everything in it. */
+/**
+ * Drops a namespace's keyspace with everything in it; a missing one is left alone, since with authorization on
+ * Cassandra refuses even `DROP KEYSPACE IF EXISTS` of a keyspace nobody granted DROP on (one that no longer exists).
+ */
 export async function dropKeyspace(client: Client, keyspace: string): Promise<void> {
+  if (!(await readReplication(client, ident(keyspace)))) return;
   await ddl(client, dropKeyspaceCql(keyspace), `dropping keyspace ${keyspace}`);
 }
 

@@ -2,22 +2,26 @@ import type { V1CronJob, V1EnvVar } from '@kubernetes/client-node';
 import type { NamespaceConfig } from '../../api/namespace-config';
 import type { CounterNamespace } from '../../api/types';
 import { CONFIG_KEY, configMapName, cronJobName } from '../../api/names';
-import type { OperatorConfig } from '../config';
-import { ownedLabels, ownerReference } from './owned';
+import { rollupCredentialsEnabled, type OperatorConfig } from '../config';
+import { ownedLabels, ownerReference, rollupSecretName } from './owned';
 
 const CONFIG_MOUNT = '/etc/tally/namespace';
 
-/** Cassandra and Memcached settings for the rollup Job, credentials from the operator's Secret when it has one. */
-function rollupEnv(op: OperatorConfig): V1EnvVar[] {
+/**
+ * Cassandra and Memcached settings for the rollup Job; its credentials are its CounterNamespace's own role, from the
+ * Secret the operator keeps beside the CronJob (./access.ts), never the operator's.
+ */
+function rollupEnv(cns: CounterNamespace, op: OperatorConfig): V1EnvVar[] {
   const env: V1EnvVar[] = [
     { name: 'CASSANDRA_CONTACT_POINTS', value: op.cassandra.contactPoints.join(',') },
     { name: 'CASSANDRA_LOCAL_DC', value: op.cassandra.localDataCenter },
     { name: 'LOG_LEVEL', value: 'info' },
   ];
-  if (op.cassandraSecret) {
+  if (rollupCredentialsEnabled(op)) {
+    const name = rollupSecretName(cns.metadata.name!);
     env.push(
-      { name: 'CASSANDRA_USERNAME', valueFrom: { secretKeyRef: { name: op.cassandraSecret, key: 'username' } } },
-      { name: 'CASSANDRA_PASSWORD', valueFrom: { secretKeyRef: { name: op.cassandraSecret, key: 'password' } } },
+      { name: 'CASSANDRA_USERNAME', valueFrom: { secretKeyRef: { name, key: 'username' } } },
+      { name: 'CASSANDRA_PASSWORD', valueFrom: { secretKeyRef: { name, key: 'password' } } },
     );
   }
   if (op.memcachedServers) env.push({ name: 'MEMCACHED_SERVERS', value: op.memcachedServers });
@@ -77,7 +81,7 @@ export function desiredCronJob(cns: CounterNamespace, config: NamespaceConfig, o
                   image: op.runtimeImage,
                   imagePullPolicy: op.imagePullPolicy,
                   args: rollupArgs(config),
-                  env: rollupEnv(op),
+                  env: rollupEnv(cns, op),
                   resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '512Mi' } },
                   securityContext: {
                     allowPrivilegeEscalation: false,

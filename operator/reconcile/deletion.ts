@@ -4,12 +4,15 @@ import { resolveCounterNamespace } from '../../api/resolve';
 import { messageOf, whileDoing } from '../../lib/errors';
 import { whileCalling } from '../../lib/kube/request';
 import { claimOf, mayDrop } from '../../store/ownership';
+import { releaseDataAccess } from './access';
 import { condition, type ReconcileContext } from './context';
 import { keyspaceCreation } from './schema';
 import { Continue, Done, failed, type StepResult } from './step';
 
 /**
- * Deletion comes first and never waits for readiness. Retain: let go at once. Delete: drop the keyspace if and only
+ * Deletion comes first and never waits for readiness. First the Cassandra access the operator granted goes (the
+ * rollup Job's role, the runtime's grant on an owned keyspace), retried with backoff while Cassandra is down. Retain:
+ * then let go. Delete: drop the keyspace if and only
  * if this CounterNamespace created it (recorded in the rollups table comment, or, before that table exists, in
  * status.createdKeyspace), then let go. With Cassandra down the drop is retried with backoff and the object says why
  * it is still there.
@@ -19,6 +22,18 @@ export async function handleDeletion(ctx: ReconcileContext): Promise<StepResult>
   if (!cns.metadata?.deletionTimestamp) return Continue;
   if (!(cns.metadata.finalizers ?? []).includes(FINALIZER)) return Done;
 
+  try {
+    await releaseDataAccess(ctx);
+  } catch (err) {
+    const message = `waiting to take back Cassandra access: ${messageOf(err)}`;
+    condition(ctx, ConditionType.Ready, 'False', Reason.Deleting, message);
+    await ctx.event(
+      'Warning',
+      EventReason.DropFailed,
+      `taking back Cassandra access failed, retrying: ${messageOf(err)}`,
+    );
+    return failed(whileDoing("taking back the rollup Job's and the runtime's Cassandra access", err));
+  }
   if (cns.spec?.deletionPolicy === 'Delete') {
     try {
       const config = resolveCounterNamespace(cns);

@@ -38,7 +38,10 @@ describe('the owned objects', () => {
   });
 
   it('CronJob: `tally rollup` of this namespace on its schedule, never overlapping, unprivileged, owned', () => {
-    const op = operatorConfig({ cassandraSecret: 'cassandra-creds', imagePullSecrets: ['registry'] });
+    const op = operatorConfig({
+      cassandra: { ...operatorConfig().cassandra, username: 'tally_operator', password: 'operator-secret' },
+      imagePullSecrets: ['registry'],
+    });
     const job = desiredCronJob(cns, config, op);
     expect(job.metadata).toMatchObject({
       name: cronJobName('orders'),
@@ -62,7 +65,7 @@ describe('the owned objects', () => {
     expect(container.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
     expect(container.env).toContainEqual({
       name: 'CASSANDRA_PASSWORD',
-      valueFrom: { secretKeyRef: { name: 'cassandra-creds', key: 'password' } },
+      valueFrom: { secretKeyRef: { name: 'tally-rollup-orders', key: 'password' } },
     });
     expect(container.env).toContainEqual({ name: 'MEMCACHED_SERVERS', value: 'memcached:11211' });
     expect(pod.volumes).toEqual([{ name: 'namespace', configMap: { name: configMapName('orders') } }]);

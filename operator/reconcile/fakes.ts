@@ -183,6 +183,7 @@ export class FakeSchemaStore implements SchemaStore {
   dropKeyspace(keyspace: string): Promise<void> {
     this.call(`dropKeyspace ${keyspace}`);
     this.keyspaces.delete(keyspace);
+    this.grants.delete(keyspace); // as Cassandra does
     return Promise.resolve();
   }
 
@@ -199,6 +200,36 @@ export class FakeSchemaStore implements SchemaStore {
   schemaAgreement(): Promise<boolean> {
     this.call('schemaAgreement');
     return Promise.resolve(this.agreement);
+  }
+
+  /** Login roles and their passwords; the roles holding SELECT and MODIFY on each keyspace. */
+  readonly roles = new Map<string, string>();
+  readonly grants = new Map<string, Set<string>>();
+
+  grantDataAccess(keyspace: string, role: string): Promise<void> {
+    this.call(`grantDataAccess ${keyspace} ${role}`);
+    if (!this.grants.has(keyspace)) this.grants.set(keyspace, new Set());
+    this.grants.get(keyspace)!.add(role);
+    return Promise.resolve();
+  }
+
+  revokeDataAccess(keyspace: string, role: string): Promise<void> {
+    this.call(`revokeDataAccess ${keyspace} ${role}`);
+    this.grants.get(keyspace)?.delete(role);
+    return Promise.resolve();
+  }
+
+  ensureLoginRole(role: string, password: string): Promise<void> {
+    this.call(`ensureLoginRole ${role}`);
+    if (!this.roles.has(role)) this.roles.set(role, password);
+    return Promise.resolve();
+  }
+
+  dropRole(role: string): Promise<void> {
+    this.call(`dropRole ${role}`);
+    this.roles.delete(role);
+    for (const holders of this.grants.values()) holders.delete(role);
+    return Promise.resolve();
   }
 }
 

@@ -16,7 +16,7 @@ export const REJECTED_RECHECK_MS = 10 * 60_000;
  * A failed apply: 400/422 (the object is invalid) is permanent for this generation: Ready=False saying so, a
  * Warning Event, and a long recheck. Anything else (API down, 403, 409, 429, 5xx) is retried with backoff.
  */
-async function applyFailed(
+export async function applyFailed(
   ctx: ReconcileContext,
   type: string,
   obj: KubernetesObject,

@@ -1,6 +1,9 @@
 import type { V1OwnerReference } from '@kubernetes/client-node';
 import type { CounterNamespace } from '../../api/types';
-import { LABELS, MANAGED_BY, PART_OF } from '../../api/names';
+import { LABELS, MANAGED_BY, PART_OF, boundedName } from '../../api/names';
+
+/** The Secret holding the rollup Job's Cassandra role (./access.ts), beside its CronJob. */
+export const rollupSecretName = (name: string): string => boundedName('tally-rollup', name, 253);
 
 /** The controller owner reference every owned object carries, so the garbage collector removes it with its owner. */
 export function ownerReference(cns: CounterNamespace): V1OwnerReference {

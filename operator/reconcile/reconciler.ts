@@ -7,6 +7,7 @@ import type { OperatorConfig } from '../config';
 import type { KubeApi } from '../kube-api';
 import type { SchemaStore } from '../schema-store';
 import type { ReconcileContext } from './context';
+import { applyRollupSecret, ensureRollupRole, grantRuntimeAccess } from './access';
 import { ensureFinalizer, handleDeletion } from './deletion';
 import { applyConfigMap, applyCronJob, markReady } from './owned-objects';
 import { checkRollupHealth } from './rollup-health';
@@ -21,7 +22,10 @@ const STEPS: Step[] = [
   { name: 'finalizer', run: ensureFinalizer },
   { name: 'spec', run: resolveSpec },
   { name: 'keyspace and tables', run: ensureKeyspaceAndTables, reports: ConditionType.KeyspaceReady },
+  { name: 'runtime access', run: grantRuntimeAccess, reports: ConditionType.KeyspaceReady },
+  { name: 'rollup role', run: ensureRollupRole, reports: ConditionType.KeyspaceReady },
   { name: 'cache config', run: applyConfigMap, reports: ConditionType.CacheConfigured },
+  { name: 'rollup credentials', run: applyRollupSecret, reports: ConditionType.RollupScheduled },
   { name: 'rollup schedule', run: applyCronJob, reports: ConditionType.RollupScheduled },
   { name: 'ready', run: markReady },
   // After Ready on purpose: it never stops the checklist, and Ready does not follow it.

@@ -36,7 +36,7 @@ export function resolveSpec(ctx: ReconcileContext): Promise<StepResult> {
   return Promise.resolve(Continue);
 }
 
-async function cassandraDown(ctx: ReconcileContext, doing: string, err: unknown): Promise<StepResult> {
+export async function cassandraDown(ctx: ReconcileContext, doing: string, err: unknown): Promise<StepResult> {
   const message = `${doing}: ${messageOf(err)}`;
   if (conditionChanges(ctx, ConditionType.Ready, 'False', Reason.CassandraUnavailable)) {
     await ctx.event('Warning', EventReason.CassandraUnavailable, message);
@@ -96,7 +96,7 @@ export async function ensureKeyspaceAndTables(ctx: ReconcileContext): Promise<St
  * Cassandra refused a statement (syntax, invalid request, permission): not retried in a loop, since sending it again
  * changes nothing; Ready=False saying so, a Warning Event, and a long recheck (an edit of the spec wakes it at once).
  */
-async function cassandraRefused(ctx: ReconcileContext, doing: string, err: unknown): Promise<StepResult> {
+export async function cassandraRefused(ctx: ReconcileContext, doing: string, err: unknown): Promise<StepResult> {
   const message = `${doing}: Cassandra refused it: ${messageOf(err)}`;
   if (conditionChanges(ctx, ConditionType.Ready, 'False', Reason.CassandraRejected)) {
     await ctx.event('Warning', EventReason.CassandraRejected, message);

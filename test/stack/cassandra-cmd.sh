@@ -22,7 +22,9 @@
 # above to the console. Readiness = the CQL port accepts a connection and answers a query (the port opens only at the
 # very end of start-up, after "Startup complete" in system.log).
 #
-# LOCAL TEST STACK ONLY: AllowAllAuthenticator/AllowAllAuthorizer (no passwords), JMX without authentication. Writes
+# LOCAL TEST STACK ONLY: JMX without authentication. Clients authenticate (PasswordAuthenticator) and are authorized
+# (CassandraAuthorizer); the default superuser cassandra/cassandra is created at once, for the stack to replace
+# (components/cassandra.ts makes its own superuser and roles, then drops it). Writes
 # and schema changes are durable when acknowledged (batch commit log, no -Dcassandra.unsafesystem): the fault suite
 # kills Cassandra with SIGKILL and expects every acknowledged write back after the commit log replay. Everything listens on 127.0.0.1 only, CQL on <cql_address>.
 set -euo pipefail
@@ -111,9 +113,11 @@ rpc_address: $cql_address
 storage_port: $storage_port
 native_transport_port: $native_port
 start_native_transport: true
-# No passwords: this is the local test stack (clients connect without credentials).
-authenticator: AllowAllAuthenticator
-authorizer: AllowAllAuthorizer
+# Roles with passwords and permissions, as in production: the operator, the runtime and each rollup Job log in as
+# roles of their own (components/cassandra.ts creates the first two). 5.0 reads these as class names
+# (ParameterizedClass: the short form or "class_name: ...").
+authenticator: PasswordAuthenticator
+authorizer: CassandraAuthorizer
 role_manager: CassandraRoleManager
 network_authorizer: AllowAllNetworkAuthorizer
 # A write is acknowledged once its commit log entry is on disk (batch): a single node is every replica, and with the
@@ -239,6 +243,11 @@ jvm=(
   -Dcassandra.memtable.row_overhead_size=181
   # Single node: nobody to tell that we are going down (saves 2 s on SIGTERM).
   -Dcassandra.shutdown_announce_in_ms=100
+  # The default superuser (on a data directory without roles) is created at once instead of 10 s after start-up.
+  -Dcassandra.superuser_setup_delay_ms=0
+  # bcrypt's cheapest cost for password hashes: tests create a role per CounterNamespace (the default, 10, is ~64x
+  # the work per hash and per uncached login). LOCAL ONLY.
+  -Dcassandra.auth_bcrypt_gensalt_log2_rounds=4
 )
 
 # -Xlog:cds=off: a dump lists hundreds of skipped classes on stdout, and an archive that doesn't fit (JDK update,

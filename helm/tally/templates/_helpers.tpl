@@ -84,24 +84,18 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
-{{/* Memcached servers: the chart's Service when enabled, else memcached.servers. */}}
-{{- define "tally.memcached.servers" -}}
-{{- if .Values.memcached.enabled }}
-{{- printf "%s.%s.svc:%d" (include "tally.memcached.fullname" .) .Release.Namespace (int .Values.memcached.port) }}
-{{- else }}
-{{- .Values.memcached.servers }}
+{{/* The runtime's own Cassandra credentials (cassandra.runtime), when given: an existing Secret or the chart's. */}}
+{{- define "tally.cassandra.runtimeSecretName" -}}
+{{- if .Values.cassandra.runtime.existingSecret }}
+{{- .Values.cassandra.runtime.existingSecret }}
+{{- else if .Values.cassandra.runtime.username }}
+{{- printf "%s-cassandra-runtime" (include "tally.fullname" .) }}
 {{- end }}
 {{- end }}
 
-{{/* Store environment shared by the operator and the runtime. */}}
-{{- define "tally.storeEnv" -}}
-- name: CASSANDRA_CONTACT_POINTS
-  value: {{ .Values.cassandra.contactPoints | quote }}
-- name: CASSANDRA_LOCAL_DC
-  value: {{ .Values.cassandra.localDataCenter | quote }}
-- name: CASSANDRA_REQUEST_TIMEOUT_MS
-  value: {{ .Values.cassandra.requestTimeoutMs | quote }}
-{{- with include "tally.cassandra.secretName" . }}
+{{/* CASSANDRA_USERNAME and CASSANDRA_PASSWORD from the Secret named by the argument (nothing for ""). */}}
+{{- define "tally.cassandra.credentialsEnv" -}}
+{{- with . -}}
 - name: CASSANDRA_USERNAME
   valueFrom:
     secretKeyRef:
@@ -113,6 +107,25 @@ app.kubernetes.io/component: {{ .component }}
       name: {{ . }}
       key: password
 {{- end }}
+{{- end }}
+
+{{/* Memcached servers: the chart's Service when enabled, else memcached.servers. */}}
+{{- define "tally.memcached.servers" -}}
+{{- if .Values.memcached.enabled }}
+{{- printf "%s.%s.svc:%d" (include "tally.memcached.fullname" .) .Release.Namespace (int .Values.memcached.port) }}
+{{- else }}
+{{- .Values.memcached.servers }}
+{{- end }}
+{{- end }}
+
+{{/* Store environment shared by the operator and the runtime; credentials come from tally.cassandra.credentialsEnv. */}}
+{{- define "tally.storeEnv" -}}
+- name: CASSANDRA_CONTACT_POINTS
+  value: {{ .Values.cassandra.contactPoints | quote }}
+- name: CASSANDRA_LOCAL_DC
+  value: {{ .Values.cassandra.localDataCenter | quote }}
+- name: CASSANDRA_REQUEST_TIMEOUT_MS
+  value: {{ .Values.cassandra.requestTimeoutMs | quote }}
 {{- with include "tally.memcached.servers" . }}
 - name: MEMCACHED_SERVERS
   value: {{ . | quote }}

@@ -25,6 +25,7 @@ describeInCluster('the journey of a user, in the cluster', () => {
   const tenant = `tally-jt-${run}`;
   const apps = `tally-jc-${run}`;
   const secret = 'tally-cassandra-credentials';
+  const runtimeSecret = 'tally-cassandra-runtime-credentials';
   const cns = { eventual: `je-${run}`, bestEffort: `jb-${run}`, accurate: `ja-${run}` };
   const keyspace = (name: string): string => `tally_${name.replace(/-/g, '_')}`;
   const url = `http://${fullname}-runtime.${system}.svc.cluster.local:8080`;
@@ -54,7 +55,7 @@ describeInCluster('the journey of a user, in the cluster', () => {
   /** The release's values beyond the stack's local ones (images, Cassandra): one tenant namespace, credentials. */
   const values = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
     watchNamespaces: [tenant],
-    cassandra: { existingSecret: secret },
+    cassandra: { existingSecret: secret, runtime: { existingSecret: runtimeSecret } },
     runtime: { service: { type: 'ClusterIP', nodePort: null }, ...extra },
   });
 
@@ -83,25 +84,37 @@ describeInCluster('the journey of a user, in the cluster', () => {
   const ready = (p: Pod): boolean =>
     p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 
+  /** As docs/helm.md says: the operator's and the runtime's Secrets in the release's namespace, nowhere else. */
   const credentials = (namespace: string): void => {
-    // As the README says: the Secret in the release's namespace, and in each CounterNamespace's namespace for its Job.
-    // The local Cassandra has no authentication: the driver sends these only if asked.
-    kubectl(
-      'create',
-      'secret',
-      'generic',
-      secret,
-      '-n',
-      namespace,
-      '--from-literal=username=tally',
-      '--from-literal=password=local',
+    const manifest = (name: string, username: string, password: string) => ({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name, namespace },
+      stringData: { username, password },
+    });
+    // Through stdin, so no password is on a command line.
+    kubectlIn(
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'List',
+        items: [
+          manifest(secret, requireEnv('CASSANDRA_USERNAME'), requireEnv('CASSANDRA_PASSWORD')),
+          manifest(
+            runtimeSecret,
+            requireEnv('TALLY_CASSANDRA_RUNTIME_ROLE'),
+            requireEnv('TALLY_CASSANDRA_RUNTIME_PASSWORD'),
+          ),
+        ],
+      }),
+      'apply',
+      '-f',
+      '-',
     );
   };
 
   beforeAll(async () => {
     for (const ns of [system, tenant, apps]) kubectl('create', 'namespace', ns);
     credentials(system);
-    credentials(tenant);
     await waitFor('the default ServiceAccount of the client namespace', async () => {
       kubectl('get', 'serviceaccount', 'default', '-n', apps);
       return true;
@@ -151,14 +164,14 @@ describeInCluster('the journey of a user, in the cluster', () => {
     );
     expect(JSON.parse(inside)).toEqual({ uid: 10001, write: 'EROFS' });
 
-    // The install's notes tell this user to put the credentials where the example's rollup Job runs.
+    // The install's notes tell this user where the example's rollup Job gets its Cassandra role.
     const notes = spawnSync(
       requireEnv('TALLY_HELM'),
       ['get', 'notes', release, '-n', system, '--kubeconfig', requireEnv('KUBECONFIG')],
       { encoding: 'utf8' },
     ).stdout;
     expect(notes).toContain(`kubectl apply -n ${tenant} -f -`);
-    expect(notes).toContain(`reads the Cassandra credentials from the Secret ${secret} there`);
+    expect(notes).toContain('from the Secret tally-rollup-orders the operator creates there');
     expect(notes).not.toContain('helm pull');
   });
 
@@ -329,6 +342,14 @@ describeInCluster('the journey of a user, in the cluster', () => {
       JSON.stringify(counters.map((c) => ({ op: 'GetCount', body: { namespace: cns.eventual, counter_name: c } }))),
     );
     expect(reads.map((r) => r.body.count)).toEqual(counters.map((_, i) => 2 * (i + 1)));
+    // It logged in as its namespace's own role: the only Secrets in the tenant namespace are the operator's rollup
+    // Secrets, none a copy of the operator's credentials.
+    const secrets = kubectl('get', 'secrets', '-n', tenant, '-o', 'name').trim().split('\n').sort();
+    expect(secrets).toEqual(
+      Object.values(cns)
+        .map((n) => `secret/tally-rollup-${n}`)
+        .sort(),
+    );
   });
 
   /** Runs the client's load while `disrupt` rolls or kills runtime pods; returns what the client saw and the count. */

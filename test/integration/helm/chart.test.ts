@@ -133,6 +133,8 @@ const OPERATOR_RULES = {
   'tally.dev/counternamespaces/finalizers': ['update'],
   '/configmaps': ['create', 'list', 'patch', 'watch'],
   'batch/cronjobs': ['create', 'list', 'patch', 'watch'],
+  // The rollup Jobs' Secrets: written, never listed, watched or read.
+  '/secrets': ['create', 'patch'],
   '/events': ['create'],
 };
 const RUNTIME_RULES = {
@@ -350,6 +352,7 @@ describe('helm chart (helm/tally)', () => {
       expect(envValue(op, 'TALLY_OPERATOR_PORT')).toBe('8081');
       expect(env(op).get('POD_NAME')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.name');
       expect(env(op).has('CASSANDRA_USERNAME')).toBe(false);
+      expect(env(op).has('TALLY_CASSANDRA_RUNTIME_ROLE')).toBe(false);
       expect(env(op).has('TALLY_CASSANDRA_SECRET')).toBe(false);
       expectSecurePod(op);
       expectProbes(op, 8081);
@@ -595,7 +598,37 @@ describe('helm chart (helm/tally)', () => {
       expect(e.get('CASSANDRA_USERNAME')?.valueFrom?.secretKeyRef).toEqual({ name: 'cass-creds', key: 'username' });
       expect(e.get('CASSANDRA_PASSWORD')?.valueFrom?.secretKeyRef).toEqual({ name: 'cass-creds', key: 'password' });
     }
-    expect(envValue(find(objs, 'Deployment', operatorName), 'TALLY_CASSANDRA_SECRET')).toBe('cass-creds');
+    // The operator's Secret is never handed to the rollup Jobs: they get a role of their own (operator/reconcile/access.ts).
+    expect(env(find(objs, 'Deployment', operatorName)).has('TALLY_CASSANDRA_SECRET')).toBe(false);
+  });
+
+  it("gives the runtime its own role's Secret and tells the operator the role to grant", () => {
+    const objs = render({ cassandra: { existingSecret: 'op-creds', runtime: { existingSecret: 'rt-creds' } } });
+    expect(ofKind(objs, 'Secret')).toHaveLength(0);
+    const rt = env(find(objs, 'Deployment', runtimeName));
+    expect(rt.get('CASSANDRA_USERNAME')?.valueFrom?.secretKeyRef).toEqual({ name: 'rt-creds', key: 'username' });
+    expect(rt.get('CASSANDRA_PASSWORD')?.valueFrom?.secretKeyRef).toEqual({ name: 'rt-creds', key: 'password' });
+    const op = env(find(objs, 'Deployment', operatorName));
+    expect(op.get('CASSANDRA_PASSWORD')?.valueFrom?.secretKeyRef).toEqual({ name: 'op-creds', key: 'password' });
+    expect(op.get('TALLY_CASSANDRA_RUNTIME_ROLE')?.valueFrom?.secretKeyRef).toEqual({
+      name: 'rt-creds',
+      key: 'username',
+    });
+  });
+
+  it("creates the runtime role's Secret from credential values", () => {
+    const objs = render({
+      cassandra: { username: 'tally_operator', password: 'p1', runtime: { username: 'tally_runtime', password: 'p2' } },
+    });
+    const secret = (name: string) =>
+      (find(objs, 'Secret', name, NAMESPACE) as unknown as { stringData: Record<string, string> }).stringData;
+    expect(secret(`${RELEASE}-tally-cassandra`)).toEqual({ username: 'tally_operator', password: 'p1' });
+    expect(secret(`${RELEASE}-tally-cassandra-runtime`)).toEqual({ username: 'tally_runtime', password: 'p2' });
+    expect(env(find(objs, 'Deployment', runtimeName)).get('CASSANDRA_PASSWORD')?.valueFrom?.secretKeyRef).toEqual({
+      name: `${RELEASE}-tally-cassandra-runtime`,
+      key: 'password',
+    });
+    expect(() => render({ cassandra: { runtime: { username: 'Bad"Role' } } })).toThrow(/username/);
   });
 
   it('creates a Secret from credential values and points the pods at it', () => {
@@ -609,7 +642,12 @@ describe('helm chart (helm/tally)', () => {
       name: `${RELEASE}-tally-cassandra`,
       key: 'password',
     });
-    expect(envValue(op, 'TALLY_CASSANDRA_SECRET')).toBe(`${RELEASE}-tally-cassandra`);
+    // Without runtime credentials the runtime logs in as the operator, and the operator grants nothing.
+    expect(env(find(objs, 'Deployment', runtimeName)).get('CASSANDRA_USERNAME')?.valueFrom?.secretKeyRef).toEqual({
+      name: `${RELEASE}-tally-cassandra`,
+      key: 'username',
+    });
+    expect(env(op).has('TALLY_CASSANDRA_RUNTIME_ROLE')).toBe(false);
   });
 
   describe('values.schema.json', () => {

@@ -24,14 +24,25 @@ export function chartDir(): string {
   return path.join(repoRoot(), 'helm', 'tally');
 }
 
-/** The chart values for the local cluster: the images built here (never pulled), Cassandra on the bridge address. */
-export function localValues(images: Record<string, string>, cassandra: string): Record<string, unknown> {
+/**
+ * The chart values for the local cluster: the images built here (never pulled), Cassandra on the bridge address with
+ * the stack's roles (`env`: .tally/env's CASSANDRA_* for the operator, TALLY_CASSANDRA_RUNTIME_* for the runtime).
+ */
+export function localValues(images: Record<string, string>, env: Record<string, string>): Record<string, unknown> {
   const image = (ref: string): { repository: string; tag: string; pullPolicy: string } => {
     const at = ref.lastIndexOf(':');
     return { repository: ref.slice(0, at), tag: ref.slice(at + 1), pullPolicy: 'Never' };
   };
   return {
-    cassandra: { contactPoints: cassandra },
+    cassandra: {
+      contactPoints: env.CASSANDRA_CONTACT_POINTS,
+      username: env.CASSANDRA_USERNAME ?? '',
+      password: env.CASSANDRA_PASSWORD ?? '',
+      runtime: {
+        username: env.TALLY_CASSANDRA_RUNTIME_ROLE ?? '',
+        password: env.TALLY_CASSANDRA_RUNTIME_PASSWORD ?? '',
+      },
+    },
     operator: { image: image(images.TALLY_IMAGE_OPERATOR!) },
     runtime: {
       image: image(images.TALLY_IMAGE_RUNTIME!),
@@ -124,7 +135,7 @@ export async function installRelease(
   // Two files: helm merges them key by key, the second winning.
   const dir = ensureDir(path.join(stateDir(), 'cluster'));
   const files = [
-    [`${opts.release}-local-values.yaml`, localValues(imageEnv(built), env.CASSANDRA_CONTACT_POINTS!)],
+    [`${opts.release}-local-values.yaml`, localValues(imageEnv(built), env)],
     [`${opts.release}-values.yaml`, opts.values ?? {}],
   ].map(([name, values]) => {
     const file = path.join(dir, name as string);
