@@ -4,6 +4,7 @@ import type { NamespaceSource } from '../runtime/namespace/source';
 import type { AuthSettings } from '../runtime/http/auth';
 import { createLogger } from '../lib/log';
 import { startRuntime } from '../runtime/server';
+import { DEFAULT_NEAR_CACHE_LIMITS } from '../runtime/cache/near-cache';
 import { boolOption, intOption, stringOption, untilStopSignal } from './options';
 
 export const serveHelp = `usage: tally serve [options]
@@ -31,6 +32,10 @@ options (each also settable by the environment variable in brackets):
   --drain-seconds N   on SIGTERM, go unready at once but keep serving for N seconds, every response with
                       Connection: close, before closing (default 5; 0: close at once; a second signal cuts
                       it short)                                                     [TALLY_DRAIN_SECONDS]
+  --near-cache-entries N  how many Eventual checkpoints the process keeps in memory, over all its namespaces, for
+                      their spec.cache.nearCacheSeconds (default 100000; 0: no near cache)
+                                                                                    [TALLY_NEAR_CACHE_ENTRIES]
+  --near-cache-mb N   at most about this many MiB of them (default 32)              [TALLY_NEAR_CACHE_MB]
   -h, --help          this text
 
 environment:
@@ -43,6 +48,10 @@ environment:
 
 /** An hour: longer than any sensible terminationGracePeriodSeconds. */
 const MAX_DRAIN_SECONDS = 3600;
+/** Ten million checkpoints or 16 GiB: beyond that a typo, not a cache size. */
+const MAX_NEAR_CACHE_ENTRIES = 10_000_000;
+const MAX_NEAR_CACHE_MB = 16384;
+const MIB = 1024 * 1024;
 
 export async function runServe(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -58,6 +67,8 @@ export async function runServe(argv: string[]): Promise<number> {
       auth: { type: 'string' },
       'auth-cache-seconds': { type: 'string' },
       'auth-audiences': { type: 'string' },
+      'near-cache-entries': { type: 'string' },
+      'near-cache-mb': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -82,6 +93,23 @@ export async function runServe(argv: string[]): Promise<number> {
     port: intOption(values.port, 'TALLY_PORT', 8080, '--port'),
     host: stringOption(values.host, 'TALLY_HOST', '0.0.0.0')!,
     provision: boolOption(values.provision, 'TALLY_PROVISION'),
+    nearCache: {
+      entries: intOption(
+        values['near-cache-entries'],
+        'TALLY_NEAR_CACHE_ENTRIES',
+        DEFAULT_NEAR_CACHE_LIMITS.entries,
+        '--near-cache-entries',
+        MAX_NEAR_CACHE_ENTRIES,
+      ),
+      bytes:
+        intOption(
+          values['near-cache-mb'],
+          'TALLY_NEAR_CACHE_MB',
+          DEFAULT_NEAR_CACHE_LIMITS.bytes / MIB,
+          '--near-cache-mb',
+          MAX_NEAR_CACHE_MB,
+        ) * MIB,
+    },
     log,
   });
   // On SIGTERM (Kubernetes) or SIGINT (a terminal): drain, finish in-flight requests and due rollups, and exit.

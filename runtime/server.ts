@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from 'cassandra-driver';
 import { Cache, cacheSettingsFromEnv } from './cache/memcached';
+import { NearCache, type NearCacheLimits } from './cache/near-cache';
 import { NamespaceRegistry } from './counter/registry';
 import { createApp, type Readiness } from './http/app';
 import { counterServer } from './http/counter-server';
@@ -28,6 +29,8 @@ export interface RuntimeOptions {
   now?: () => number;
   /** Authenticate and authorize callers with the cluster (http/auth.ts); without it everyone may do everything. */
   auth?: AuthSettings;
+  /** Bounds of the process's near cache of Eventual checkpoints (default DEFAULT_NEAR_CACHE_LIMITS). */
+  nearCache?: NearCacheLimits;
 }
 
 export interface Runtime {
@@ -88,6 +91,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     cassandra,
     clock,
     cache,
+    nearCache: new NearCache(opts.nearCache),
     metrics,
     log,
     recentErrors,

@@ -1,6 +1,7 @@
 import type { Client } from 'cassandra-driver';
 import type { Cache } from '../cache/memcached';
 import { RollupCache } from '../cache/rollup-cache';
+import type { NearCache } from '../cache/near-cache';
 import type { NamespaceConfig } from '../../api/namespace-config';
 import type { NamespaceSnapshot } from '../namespace/source';
 import type { Logger } from '../../lib/log';
@@ -30,6 +31,8 @@ export interface ServedNamespace {
 export interface RegistryDeps {
   cassandra: Client;
   cache: Cache | undefined;
+  /** The process's near cache of Eventual checkpoints, shared by all its namespaces (none: reads ask memcached). */
+  nearCache?: NearCache;
   metrics: RuntimeMetrics;
   log: Logger;
   /** Create missing keyspaces and tables (file mode with --provision); otherwise the operator does. */
@@ -129,7 +132,7 @@ export class NamespaceRegistry {
   }
 
   private createOps(config: NamespaceConfig): CounterOps {
-    const { cassandra, cache, metrics, log, now, clock, requestTimeoutMs, recentErrors } = this.deps;
+    const { cassandra, cache, nearCache, metrics, log, now, clock, requestTimeoutMs, recentErrors } = this.deps;
     if (config.counterType === 'BestEffort') return new BestEffortCounters(config, cache);
     const deps = {
       store: new CounterStore(cassandra, config),
@@ -141,7 +144,9 @@ export class NamespaceRegistry {
       ...(recentErrors ? { recentErrors } : {}),
       ...(now ? { now } : {}),
     };
-    return config.counterType === 'Eventual' ? new EventualCounters(deps) : new AccurateCounters(deps);
+    return config.counterType === 'Eventual'
+      ? new EventualCounters({ ...deps, ...(nearCache ? { nearCache } : {}) })
+      : new AccurateCounters(deps);
   }
 
   /** BestEffort needs only memcached; durable types need their tables (created here when provisioning). */

@@ -48,6 +48,12 @@ export function createRuntimeMetrics(registry = new Registry()) {
       labelNames: ['namespace', 'result'] as const,
       registers: [registry],
     }),
+    nearCache: new Counter({
+      name: 'tally_near_cache_requests_total',
+      help: "Eventual reads by whether this process's near cache held the checkpoint: hit or miss (a miss asks the rollup cache).",
+      labelNames: ['namespace', 'result'] as const,
+      registers: [registry],
+    }),
     rollups: new Counter({
       name: 'tally_rollups_total',
       help: 'Rollups by result: rolled (new checkpoint), current (nothing new), unknown-counter, held (clock offset too large), error.',
