@@ -332,3 +332,73 @@ describe('TallyClient bearer token', () => {
     }
   });
 });
+
+describe('TallyClient batches', () => {
+  const items = ['a', 'b', 'c'].map((c) => ({ namespace: 'orders', counter_name: c, delta: 1 }));
+  const tokenOf = (i: number) => ({ token: `t-${i}`, generation_time: new Date(T0).toISOString() });
+  const result = (status: number, i: number) =>
+    status === 200
+      ? { status, idempotency_token: tokenOf(i) }
+      : status === 503
+        ? { status, error: { code: 'UNAVAILABLE', message: 'Cassandra is unavailable' }, retry_after: 1 }
+        : { status, error: { code: 'NAMESPACE_NOT_FOUND', message: 'not served', field: 'namespace' } };
+  const sentItems = (s: Seen) => s.body!.items as { counter_name: string; idempotency_token: unknown }[];
+
+  it('makes each token once and sends the same tokens again after a lost answer', async () => {
+    const script: Reply[] = ['reset', ok({ results: [0, 1, 2].map((i) => result(200, i)) })];
+    const { client, seen } = harness((n) => script[n - 1]!);
+    const outcomes = await client.addCounts(items);
+    expect(outcomes.map((o) => o.ok)).toEqual([true, true, true]);
+    expect(seen).toHaveLength(2);
+    expect(sentItems(seen[1]!)).toEqual(sentItems(seen[0]!));
+    expect(new Set(sentItems(seen[0]!).map((i) => JSON.stringify(i.idempotency_token))).size).toBe(3);
+  });
+
+  it('sends again only the items that failed with a 503, after their Retry-After, with their tokens', async () => {
+    const script: Reply[] = [
+      ok({ results: [result(200, 0), result(503, 1), result(404, 2)] }),
+      ok({ results: [result(200, 1)] }),
+    ];
+    const { client, seen, sleeps } = harness((n) => script[n - 1]!);
+    const outcomes = await client.addCounts(items);
+    expect(sentItems(seen[1]!)).toEqual([sentItems(seen[0]!)[1]]);
+    expect(sleeps).toEqual([1000]);
+    expect(outcomes.map((o) => (o.ok ? 'ok' : o.error.constructor.name))).toEqual([
+      'ok',
+      'ok',
+      'NamespaceNotFoundError',
+    ]);
+    expect(outcomes[0]).toEqual({ ok: true, value: { idempotency_token: tokenOf(0) } });
+    expect(!outcomes[2]!.ok && outcomes[2]!.error.idempotencyToken).toEqual(sentItems(seen[0]!)[2]!.idempotency_token);
+  });
+
+  it('does not send a BestEffort add again once it may have counted', async () => {
+    const { client, seen } = harness(() => ok({ results: [result(503, 0)] }), {
+      listNamespaces: () => listing('orders', 'BestEffort', 5),
+    });
+    const [outcome] = await client.addCounts([items[0]!]);
+    expect(seen).toHaveLength(1);
+    expect(outcome!.ok ? undefined : outcome!.error).toBeInstanceOf(UnavailableError);
+  });
+
+  it('gives up on an add once another attempt would miss its accept window', async () => {
+    const { client, seen } = harness(() => unavailable('2'), { discoverNamespaces: false });
+    const [outcome] = await client.addCounts([items[0]!]);
+    expect(outcome!.ok ? undefined : outcome!.error).toBeInstanceOf(AcceptWindowExceededError);
+    expect(seen.length).toBeGreaterThan(1);
+    expect(new Set(seen.map((s) => JSON.stringify(sentItems(s)))).size).toBe(1);
+  });
+
+  it('GetCounts: an outcome per counter, in order', async () => {
+    const { client, seen } = harness(() =>
+      ok({ results: [{ status: 200, count: 4, as_of: new Date(T0).toISOString() }, result(404, 0)] }),
+    );
+    const outcomes = await client.getCounts([
+      { namespace: 'orders', counter_name: 'a' },
+      { namespace: 'nope', counter_name: 'b' },
+    ]);
+    expect(seen[0]!.url).toBe('http://a.test/v1/counter/GetCounts');
+    expect(outcomes[0]).toEqual({ ok: true, value: { count: 4, as_of: new Date(T0).toISOString() } });
+    expect(outcomes[1]!.ok ? undefined : outcomes[1]!.error).toBeInstanceOf(NamespaceNotFoundError);
+  });
+});

@@ -34,6 +34,9 @@ export type ClearCountRequest = Schemas['ClearCountRequest'];
 export type MutationResponse = Schemas['MutationResponse'];
 export type CountResponse = Schemas['CountResponse'];
 export type NamespaceList = Schemas['NamespaceList'];
+/** One item's outcome in a batch: its answer, or the typed error the single call would have thrown. */
+export type BatchOutcome<T> = { ok: true; value: T } | { ok: false; error: TallyError };
+type BatchResult = Schemas['AddCountsResponse']['results'][number] | Schemas['GetCountsResponse']['results'][number];
 export type CounterType = NamespaceList['namespaces'][number]['counter_type'];
 
 /** The accept limit the runtime applies when a CounterNamespace does not set one. */
@@ -176,6 +179,21 @@ export class TallyClient {
     return this.read({ method: 'POST', path: '/v1/counter/GetCount', body: JSON.stringify(request), what }, options);
   }
 
+  /**
+   * AddCounts: many adds in one request, an outcome per item in order. Each item's token is made here before the
+   * first attempt (unless given) and every retry sends it again: items that failed with a 503, or all of them after a
+   * timeout or connection error, are sent again until their namespace's accept window would close; BestEffort items
+   * that may have been applied are not. An item's refusal (400, 404, ...) is its outcome and is not retried.
+   */
+  addCounts(items: AddCountRequest[], options: CallOptions = {}): Promise<BatchOutcome<MutationResponse>[]> {
+    return this.batch('AddCounts', items, options);
+  }
+
+  /** GetCounts: many counters in one request, an outcome per item in order; failed reads retried for readRetryForMs. */
+  getCounts(items: GetCountRequest[], options: CallOptions = {}): Promise<BatchOutcome<CountResponse>[]> {
+    return this.batch('GetCounts', items, options);
+  }
+
   /** The namespaces the runtime serves, with their settings; retried for readRetryForMs. */
   async listNamespaces(options: CallOptions = {}): Promise<NamespaceList> {
     const list = await this.read<NamespaceList>(
@@ -231,6 +249,110 @@ export class TallyClient {
       if (err instanceof TallyError) err.idempotencyToken = token;
       throw err;
     });
+  }
+
+  /** The retry loop of a batch: what is retryable is sent again, item by item, by the single calls' rules. */
+  private async batch<T>(
+    op: 'AddCounts' | 'GetCounts',
+    items: (AddCountRequest | GetCountRequest)[],
+    options: CallOptions,
+  ): Promise<BatchOutcome<T>[]> {
+    const mutation = op === 'AddCounts';
+    const sent = items.map((item) =>
+      mutation
+        ? {
+            ...item,
+            idempotency_token: (item as AddCountRequest).idempotency_token ?? {
+              token: randomUUID(),
+              generation_time: new Date(this.now()).toISOString(),
+            },
+          }
+        : item,
+    );
+    const outcomes: BatchOutcome<T>[] = new Array<BatchOutcome<T>>(items.length);
+    const last: TallyError[] = [];
+    const maybe: boolean[] = [];
+    const readDeadlineMs = this.now() + this.readRetryForMs;
+    let pending = items.map((_, i) => i);
+    let attempts = 0;
+    for (let retry = 1; ; retry++) {
+      attempts++;
+      const body = JSON.stringify({ items: pending.map((i) => sent[i]) });
+      const what = `${op} of ${pending.length} item(s)`;
+      const o = await this.attempt<{ results: BatchResult[] }>(
+        this.nextUrl(),
+        { method: 'POST', path: `/v1/counter/${op}`, body, what },
+        options.signal ?? new AbortController().signal,
+      );
+      options.signal?.throwIfAborted();
+      const again: number[] = [];
+      let retryAfterMs: number | undefined;
+      const failed = (i: number, err: TallyError): void => {
+        last[i] = err;
+        maybe[i] = maybe[i] || mayHaveBeenApplied(err);
+        if (isRetryable(err)) again.push(i);
+        else outcomes[i] = { ok: false, error: err };
+        if (err instanceof UnavailableError && err.retryAfterMs !== undefined)
+          retryAfterMs = Math.max(retryAfterMs ?? 0, err.retryAfterMs);
+      };
+      if (!o.ok) {
+        for (const i of pending) failed(i, o.error);
+      } else {
+        pending.forEach((i, k) => {
+          const r = o.value.results?.[k];
+          if (r?.status === 200) {
+            const value: Record<string, unknown> = { ...r };
+            delete value.status;
+            outcomes[i] = { ok: true, value: value as T };
+          } else if (r && 'error' in r) {
+            const retryAfter = r.retry_after === undefined ? undefined : r.retry_after * 1000;
+            failed(i, apiError(r.status, { error: r.error }, retryAfter));
+          } else {
+            failed(i, new UnexpectedResponseError(200, `${what}: no result for item ${i}`));
+          }
+        });
+      }
+      pending = [];
+      const wait = nextDelay(backoffDelay(retry, this.backoff, this.random), retryAfterMs);
+      for (const i of again) {
+        const item = sent[i]!;
+        const info = mutation ? await this.describe(item.namespace) : undefined;
+        const token = (item as AddCountRequest).idempotency_token;
+        const generatedMs = token ? Date.parse(token.generation_time) : NaN;
+        const limit = info?.acceptLimitSeconds ?? this.acceptLimitSeconds;
+        const deadlineMs = !mutation
+          ? readDeadlineMs
+          : Number.isNaN(generatedMs)
+            ? 0
+            : acceptDeadline(generatedMs, limit, this.acceptMarginMs);
+        // A BestEffort add that may have counted would count twice if sent again.
+        if (mutation && info?.counterType === 'BestEffort' && maybe[i]) outcomes[i] = { ok: false, error: last[i]! };
+        else if (this.now() + wait < deadlineMs) pending.push(i);
+        else {
+          const where = `${op} item ${i} (${item.namespace}/${item.counter_name})`;
+          outcomes[i] = {
+            ok: false,
+            error: mutation
+              ? new AcceptWindowExceededError(
+                  `${where}: gave up after ${attempts} attempt(s): another would reach the runtime after the accept ` +
+                    `window of token ${token!.token} closes. Last attempt: ${last[i]!.message}`,
+                  attempts,
+                  token!,
+                  last[i]!,
+                  maybe[i]!,
+                )
+              : new RetriesExhaustedError(`${where}: gave up after ${attempts} attempt(s)`, attempts, last[i]!),
+          };
+        }
+      }
+      if (pending.length === 0) break;
+      await this.sleep(wait, options.signal);
+    }
+    if (mutation)
+      outcomes.forEach((o, i) => {
+        if (!o.ok) o.error.idempotencyToken = (sent[i] as AddCountRequest).idempotency_token;
+      });
+    return outcomes;
   }
 
   private read<T>(request: Request, options: CallOptions): Promise<T> {

@@ -11,6 +11,7 @@ export {
   type CountResponse,
   type NamespaceList,
   type CounterType,
+  type BatchOutcome,
 } from './client';
 export * from './errors';
 export { BearerTokenSource, jwtExpiry, type BearerToken } from './auth';

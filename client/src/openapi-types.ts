@@ -577,6 +577,7 @@ export interface components {
                     cache: {
                         keyPrefix: string;
                         ttlSeconds: number;
+                        nearCacheSeconds: number;
                         servers?: string;
                     };
                 };
