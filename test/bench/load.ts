@@ -8,7 +8,15 @@ export interface LoadResult {
   throughput: number;
   p50Ms: number;
   p99Ms: number;
+  p999Ms: number;
   firstError?: string;
+}
+
+/** The p50, p99 and p99.9 of latencies (ms), which it sorts. */
+function percentiles(latencies: number[]): Pick<LoadResult, 'p50Ms' | 'p99Ms' | 'p999Ms'> {
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
+  return { p50Ms: pct(0.5), p99Ms: pct(0.99), p999Ms: pct(0.999) };
 }
 
 /** Closed-loop load: `concurrency` loops each send one request at a time for `seconds`, after a warm-up. */
@@ -43,15 +51,75 @@ export async function closedLoop(
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   stop = true;
   await Promise.all(loops);
-  latencies.sort((a, b) => a - b);
-  const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
   return {
     requests: latencies.length,
     errors,
     seconds,
     throughput: latencies.length / seconds,
-    p50Ms: pct(0.5),
-    p99Ms: pct(0.99),
+    ...percentiles(latencies),
+    ...(firstError ? { firstError } : {}),
+  };
+}
+
+/** Requests in flight beyond which an open loop counts a request as failed instead of sending it. */
+const OPEN_LOOP_MAX_IN_FLIGHT = 4096;
+
+/**
+ * Open-loop load, as users arrive: `rate` requests a second sent on a fixed schedule whatever the answers do, each
+ * one's latency measured from when it was due (not when it could be sent), so a stall shows in the percentiles
+ * instead of silently lowering the load (coordinated omission). After `warmupSeconds` of the same load.
+ */
+export async function openLoop(
+  opts: { rate: number; seconds: number; warmupSeconds: number },
+  request: (i: number) => Promise<void>,
+): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
+  let inFlight = 0;
+  const pending = new Set<Promise<void>>();
+  const total = Math.round(opts.rate * (opts.warmupSeconds + opts.seconds));
+  const warm = Math.round(opts.rate * opts.warmupSeconds);
+  const start = process.hrtime.bigint();
+  const dueNs = (i: number): bigint => start + BigInt(Math.round((i * 1e9) / opts.rate));
+  for (let i = 0; i < total; i++) {
+    const wait = Number(dueNs(i) - process.hrtime.bigint()) / 1e6;
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    const measured = i >= warm;
+    if (inFlight >= OPEN_LOOP_MAX_IN_FLIGHT) {
+      if (measured) {
+        errors++;
+        firstError ??= `more than ${OPEN_LOOP_MAX_IN_FLIGHT} requests in flight`;
+      }
+      continue;
+    }
+    const due = dueNs(i);
+    inFlight++;
+    const p = request(i).then(
+      () => {
+        if (measured) latencies.push(Number(process.hrtime.bigint() - due) / 1e6);
+      },
+      (err: unknown) => {
+        if (measured) {
+          errors++;
+          firstError ??= messageOf(err);
+        }
+      },
+    );
+    const tracked = p.finally(() => {
+      inFlight--;
+      pending.delete(tracked);
+    });
+    pending.add(tracked);
+  }
+  await Promise.all(pending);
+  const seconds = Number(process.hrtime.bigint() - dueNs(warm)) / 1e9;
+  return {
+    requests: latencies.length,
+    errors,
+    seconds,
+    throughput: latencies.length / seconds,
+    ...percentiles(latencies),
     ...(firstError ? { firstError } : {}),
   };
 }

@@ -21,7 +21,8 @@ import { splitCpus } from './cpu-split';
 import { benchOperator, type OperatorBench } from './operator';
 import { benchAuth } from './auth';
 import { httpClient } from './http-client';
-import { alternate, closedLoop, rssMiB, WARMUP_ROUNDS, type LoadResult, type RoundsResult } from './load';
+import { alternate, closedLoop, openLoop, rssMiB, WARMUP_ROUNDS, type LoadResult, type RoundsResult } from './load';
+import { startRedis } from './redis';
 import { thisMachine, writeReport, type ResultRow, type SideResult } from './report';
 
 /**
@@ -38,11 +39,11 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const ROLLUP_EVENTS = Number(process.env.BENCH_ROLLUP_EVENTS ?? 60000);
 const NAMESPACES = Number(process.env.BENCH_NAMESPACES ?? 50);
 const COUNTERS = 1000;
-/** BENCH_ONLY=addcount,getcount,auth,rollup,operator runs a subset (default: all). */
+/** BENCH_ONLY=addcount,open,besteffort,getcount,auth,rollup,operator runs a subset (default: all; open needs addcount). */
 /** Extra node flags for the runtime under test, e.g. BENCH_RUNTIME_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
 const RUNTIME_NODE_ARGS = (process.env.BENCH_RUNTIME_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const ONLY = new Set(
-  (process.env.BENCH_ONLY ?? 'addcount,getcount,auth,rollup,operator').split(',').map((s) => s.trim()),
+  (process.env.BENCH_ONLY ?? 'addcount,open,besteffort,getcount,auth,rollup,operator').split(',').map((s) => s.trim()),
 );
 
 const say = (m: string): void => void process.stderr.write(`[bench] ${m}\n`);
@@ -54,6 +55,7 @@ function side(r: LoadResult | RoundsResult): SideResult {
     throughput: r.throughput,
     p50Ms: r.p50Ms,
     p99Ms: r.p99Ms,
+    p999Ms: r.p999Ms,
     ...(r.errors ? { errors: r.errors } : {}),
     ...(rounds.cpuPerOp ? { cpuPerOpUs: rounds.cpuPerOp } : {}),
   };
@@ -98,73 +100,163 @@ async function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
+/** A bench side served by a process of its own: its URL and pid. */
+interface Server {
+  url: string;
+  pid: number;
+}
+
 async function benchAddCount(
   url: string,
-  floor: { url: string; pid: number },
+  servers: { floor: Server; peer: Server },
   client: Client,
   keyspace: string,
   namespace: string,
   pids: Record<string, number>,
   placement: string,
-): Promise<ResultRow[]> {
+): Promise<{ rows: ResultRow[]; nativeThroughput: number }> {
   say(
-    `AddCount (Eventual) through HTTP vs a Cassandra counter column UPDATE through cassandra-driver, and the HTTP + INSERT floor, ${placement}, concurrency ${CONCURRENCY}, ${ROUNDS} x ${SECONDS} s each`,
+    `AddCount (Eventual) through HTTP vs a Cassandra counter column UPDATE through cassandra-driver, the HTTP + INSERT floor and the HTTP + counter UPDATE peer, ${placement}, concurrency ${CONCURRENCY}, ${ROUNDS} x ${SECONDS} s each`,
   );
   const http = httpClient(url, CONCURRENCY);
-  const floorHttp = httpClient(floor.url, CONCURRENCY);
-  const addBody = (loop: number, i: number): string =>
-    JSON.stringify({
-      namespace,
-      counter_name: `c${(loop * 7919 + i) % COUNTERS}`,
-      delta: 1,
-      idempotency_token: { token: randomUUID(), generation_time: new Date().toISOString() },
-    });
-  await client.execute(
-    `CREATE TABLE IF NOT EXISTS ${keyspace}.native_counters (name text PRIMARY KEY, c counter)`,
-    [],
-    { readTimeout: 60000 },
-  );
-  const update = `UPDATE ${keyspace}.native_counters SET c = c + ? WHERE name = ?`;
+  const floorHttp = httpClient(servers.floor.url, CONCURRENCY);
+  const peerHttp = httpClient(servers.peer.url, CONCURRENCY);
   const opts = { concurrency: CONCURRENCY, seconds: SECONDS, warmupSeconds: WARMUP };
-  const [workload, floorResult, baseline] = await alternate(ROUNDS, [
+  const [workload, floorResult, peerResult, baseline] = await alternate(ROUNDS, [
     {
       name: 'AddCount',
       watch: { runtime: pids.runtime!, cassandra: pids.cassandra!, bench: process.pid },
       run: () =>
         closedLoop(
           opts,
-          async (loop, i) => void (await http.request('POST', '/v1/counter/AddCount', addBody(loop, i))),
+          async (loop, i) => void (await http.request('POST', '/v1/counter/AddCount', addBody(namespace, loop, i))),
         ),
     },
     {
       name: 'HTTP + INSERT floor',
-      watch: { server: floor.pid, cassandra: pids.cassandra!, bench: process.pid },
-      run: () => closedLoop(opts, async (loop, i) => void (await floorHttp.request('POST', '/', addBody(loop, i)))),
+      watch: { server: servers.floor.pid, cassandra: pids.cassandra!, bench: process.pid },
+      run: () =>
+        closedLoop(opts, async (loop, i) => void (await floorHttp.request('POST', '/', addBody(namespace, loop, i)))),
+    },
+    {
+      name: 'HTTP + counter UPDATE peer',
+      watch: { server: servers.peer.pid, cassandra: pids.cassandra!, bench: process.pid },
+      run: () =>
+        closedLoop(opts, async (loop, i) => void (await peerHttp.request('POST', '/', addBody(namespace, loop, i)))),
     },
     {
       name: 'native counter',
       watch: { cassandra: pids.cassandra!, bench: process.pid },
-      run: () =>
-        closedLoop(
-          opts,
-          async (loop, i) =>
-            void (await client.execute(update, [1n, `c${(loop * 7919 + i) % COUNTERS}`], { prepare: true })),
-        ),
+      run: () => closedLoop(opts, async (loop, i) => void (await nativeUpdate(client, keyspace, counterOf(loop, i)))),
     },
   ]);
   http.close();
   floorHttp.close();
-  return [
+  peerHttp.close();
+  const tally = side(workload!);
+  return {
+    rows: [
+      { workload: 'addcount', placement, tally, baseline: side(baseline!), target: { ratio: 1.0 } },
+      { workload: 'addcount-floor', placement, tally, baseline: side(floorResult!), target: { ratio: 0.95 } },
+      { workload: 'addcount-peer', placement, tally, baseline: side(peerResult!), target: { ratio: 1.1 } },
+    ],
+    nativeThroughput: baseline!.throughput,
+  };
+}
+
+const counterOf = (loop: number, i: number): string => `c${(loop * 7919 + i) % COUNTERS}`;
+
+/** An AddCount body with a fresh idempotency token: what Tally, the floor and the peers are sent. */
+function addBody(namespace: string, loop: number, i: number): string {
+  return JSON.stringify({
+    namespace,
+    counter_name: counterOf(loop, i),
+    delta: 1,
+    idempotency_token: { token: randomUUID(), generation_time: new Date().toISOString() },
+  });
+}
+
+/** The table of native counters the baseline and the HTTP + counter UPDATE peer update. */
+async function ensureNativeCounters(client: Client, keyspace: string): Promise<string> {
+  const table = `${keyspace}.native_counters`;
+  await client.execute(`CREATE TABLE IF NOT EXISTS ${table} (name text PRIMARY KEY, c counter)`, [], {
+    readTimeout: 60000,
+  });
+  return table;
+}
+
+function nativeUpdate(client: Client, keyspace: string, counter: string): Promise<unknown> {
+  return client.execute(`UPDATE ${keyspace}.native_counters SET c = c + ? WHERE name = ?`, [1n, counter], {
+    prepare: true,
+  });
+}
+
+/**
+ * Latency as users feel it: AddCount and the native counter UPDATE at a fixed offered rate, half of what the native
+ * counter reached closed-loop, each latency counted from when the request was due (test/bench/load.ts openLoop).
+ */
+async function benchOpenLoop(
+  url: string,
+  client: Client,
+  keyspace: string,
+  namespace: string,
+  nativeThroughput: number,
+): Promise<ResultRow> {
+  const rate = Math.max(50, Math.round(nativeThroughput / 2));
+  say(
+    `AddCount and the native counter open-loop at ${rate}/s (half the native counter's maximum), ${SECONDS * 2} s each`,
+  );
+  const http = httpClient(url, CONCURRENCY * 4);
+  const opts = { rate, seconds: SECONDS * 2, warmupSeconds: 2 };
+  let n = 0;
+  const tally = await openLoop(
+    opts,
+    async (i) => void (await http.request('POST', '/v1/counter/AddCount', addBody(namespace, n++, i))),
+  );
+  const native = await openLoop(opts, async (i) => void (await nativeUpdate(client, keyspace, counterOf(0, i))));
+  http.close();
+  const fmt = (r: LoadResult): string => `${r.p50Ms.toFixed(1)} / ${r.p99Ms.toFixed(1)} / ${r.p999Ms.toFixed(1)} ms`;
+  return {
+    workload: 'addcount-open',
+    tally: side(tally),
+    baseline: side(native),
+    note: `offered ${rate}/s; p50 / p99 / p99.9: Tally ${fmt(tally)}, native counter ${fmt(native)}`,
+  };
+}
+
+/**
+ * BestEffort (Memcached incr behind Tally's API) against the peer a team would write for an in-memory counter: a
+ * bare node:http server doing a Redis INCRBY per request (Redis from Debian, on loopback).
+ */
+async function benchBestEffort(
+  url: string,
+  peer: Server,
+  namespace: string,
+  pids: Record<string, number>,
+): Promise<ResultRow> {
+  say(`BestEffort AddCount vs HTTP + Redis INCR, concurrency ${CONCURRENCY}, ${ROUNDS} x ${SECONDS} s each`);
+  const http = httpClient(url, CONCURRENCY);
+  const peerHttp = httpClient(peer.url, CONCURRENCY);
+  const opts = { concurrency: CONCURRENCY, seconds: SECONDS, warmupSeconds: WARMUP };
+  const body = (loop: number, i: number): string =>
+    JSON.stringify({ namespace, counter_name: counterOf(loop, i), delta: 1 });
+  const [tally, redis] = await alternate(ROUNDS, [
     {
-      workload: 'addcount',
-      placement,
-      tally: side(workload!),
-      baseline: side(baseline!),
-      target: { ratio: 1.0 },
-      note: `Tally at ${(workload!.throughput / floorResult!.throughput).toFixed(2)}x of the HTTP + INSERT floor`,
+      name: 'BestEffort AddCount',
+      watch: { runtime: pids.runtime!, memcached: pids.memcached!, bench: process.pid },
+      run: () =>
+        closedLoop(opts, async (loop, i) => void (await http.request('POST', '/v1/counter/AddCount', body(loop, i)))),
     },
-    { workload: 'addcount-floor', placement, tally: side(floorResult!), baseline: side(baseline!) },
-  ];
+    {
+      name: 'HTTP + Redis INCR',
+      watch: { server: peer.pid, redis: pids.redis!, bench: process.pid },
+      run: () =>
+        closedLoop(opts, async (loop, i) => void (await peerHttp.request('POST', '/', addBody(namespace, loop, i)))),
+    },
+  ]);
+  http.close();
+  peerHttp.close();
+  return { workload: 'besteffort', tally: side(tally!), baseline: side(redis!), target: { ratio: 0.9 } };
 }
 
 async function benchGetCount(
@@ -400,6 +492,18 @@ async function main(): Promise<void> {
   await ensureSchema(client, config);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-bench-'));
   fs.writeFileSync(path.join(dir, 'ns.json'), JSON.stringify(config));
+  const bestEffort = `${namespace}-be`;
+  fs.writeFileSync(
+    path.join(dir, 'be.json'),
+    JSON.stringify(
+      resolveCounterNamespace({
+        apiVersion: 'tally.dev/v1alpha1',
+        kind: 'CounterNamespace',
+        metadata: { name: bestEffort },
+        spec: { counterType: 'BestEffort' },
+      }),
+    ),
+  );
   const main = path.join(repoRoot(), 'dist', 'cli', 'main.js');
   const { child, match } = await startChild(
     [...RUNTIME_NODE_ARGS, main, 'serve', '--namespaces', dir, '--port', '0', '--host', '127.0.0.1'],
@@ -417,26 +521,53 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 500));
     const pids = { runtime: child.pid!, cassandra: stackPid('cassandra'), memcached: stackPid('memcached') };
     if (ONLY.has('addcount')) {
-      const floorMain = path.join(repoRoot(), 'dist', 'test', 'bench', 'insert-floor-server.js');
-      const floor = await startChild([floorMain, namespace], env, /listening (\d+)/);
+      const peerMain = path.join(repoRoot(), 'dist', 'test', 'bench', 'peer-server.js');
+      const table = await ensureNativeCounters(client, config.cassandra.keyspace);
+      const floor = await startChild([peerMain, 'insert', namespace], env, /listening (\d+)/);
+      const peer = await startChild([peerMain, 'counter', table], env, /listening (\d+)/);
       try {
-        const floorSide = { url: `http://127.0.0.1:${floor.match[1]}`, pid: floor.child.pid! };
+        const servers = {
+          floor: { url: `http://127.0.0.1:${floor.match[1]}`, pid: floor.child.pid! },
+          peer: { url: `http://127.0.0.1:${peer.match[1]}`, pid: peer.child.pid! },
+        };
         const add = (placement: string) =>
-          benchAddCount(url, floorSide, client, config.cassandra.keyspace, namespace, pids, placement);
-        rows.push(...(await add('all processes share every CPU')));
+          benchAddCount(url, servers, client, config.cassandra.keyspace, namespace, pids, placement);
+        const shared = await add('all processes share every CPU');
+        rows.push(...shared.rows);
+        if (ONLY.has('open')) {
+          rows.push(await benchOpenLoop(url, client, config.cassandra.keyspace, namespace, shared.nativeThroughput));
+        }
         // As deployed, Cassandra does not share its CPUs with the servers in front of it or the clients: the same
-        // workloads with Cassandra on CPUs of its own, the runtime, the floor and the load generator on the others.
-        const split = splitCpus(pids.cassandra, [child.pid!, floorSide.pid, process.pid]);
+        // workloads with Cassandra on CPUs of its own, the runtime, the floor, the peer and the load generator on the
+        // others.
+        const split = splitCpus(pids.cassandra, [child.pid!, servers.floor.pid, servers.peer.pid, process.pid]);
         if (typeof split === 'string') say(`AddCount with Cassandra on CPUs of its own: not run (${split})`);
         else {
           try {
-            rows.push(...(await add(split.description)));
+            rows.push(...(await add(split.description)).rows);
           } finally {
             split.restore();
           }
         }
       } finally {
         await stopChild(floor.child);
+        await stopChild(peer.child);
+      }
+    }
+    if (ONLY.has('besteffort')) {
+      const redis = await startRedis();
+      const peerMain = path.join(repoRoot(), 'dist', 'test', 'bench', 'peer-server.js');
+      const peer = await startChild([peerMain, 'redis', redis.url], env, /listening (\d+)/);
+      try {
+        rows.push(
+          await benchBestEffort(url, { url: `http://127.0.0.1:${peer.match[1]}`, pid: peer.child.pid! }, bestEffort, {
+            ...pids,
+            redis: redis.pid,
+          }),
+        );
+      } finally {
+        await stopChild(peer.child);
+        await redis.stop();
       }
     }
     if (ONLY.has('getcount')) {

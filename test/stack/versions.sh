@@ -18,3 +18,5 @@ SCHEMATHESIS_VERSION=4.32.5
 CHROMIUM_VERSION=156.0.8078.114-1~deb12u1 # Debian's chromium, for the status page's test and screenshot (test/support/chromium.ts)
 # Debian's prometheus (and its promtool), for the chart's alerts and dashboard (test/support/prometheus.ts).
 PROMETHEUS_VERSION=2.42.0+ds-5+deb12u1
+# Debian's Redis, for the bench's HTTP + Redis INCR peer (test/bench/redis.ts).
+REDIS_VERSION=5:7.0.15-1~deb12u10
