@@ -7,7 +7,7 @@ describe('openLoop', () => {
     const sent: number[] = [];
     const result = await openLoop({ rate: 200, seconds: 1, warmupSeconds: 0 }, async (i) => {
       sent.push(Date.now());
-      if (i === 50) for (const until = Date.now() + 600; Date.now() < until; );
+      if (i === 50) for (const until = Date.now() + 600; Date.now() < until;);
       await new Promise((r) => setTimeout(r, 10));
     });
     expect([result.requests, result.errors]).toEqual([200, 0]);
