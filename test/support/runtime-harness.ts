@@ -35,6 +35,8 @@ export interface TestNamespace {
   name: string;
   counterType: 'BestEffort' | 'Eventual' | 'Accurate';
   spec?: Record<string, unknown>;
+  /** The Kubernetes namespace of its CounterNamespace, where a runtime with --auth kubernetes authorizes callers. */
+  home?: string;
 }
 
 /** CounterNamespace manifests, as a user would write them, with FAST timings unless the spec says otherwise. */
@@ -44,7 +46,7 @@ export function manifests(namespaces: TestNamespace[]): string {
       yaml.dump({
         apiVersion: 'tally.dev/v1alpha1',
         kind: 'CounterNamespace',
-        metadata: { name: ns.name },
+        metadata: { name: ns.name, ...(ns.home ? { namespace: ns.home } : {}) },
         spec: { counterType: ns.counterType, ...FAST, ...(ns.spec ?? {}) },
       }),
     )

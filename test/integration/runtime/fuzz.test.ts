@@ -2,7 +2,10 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { stackScript } from '../../stack/paths';
+import { requireEnv } from '../../support/env';
+import { kubeConfig } from '../../support/kube';
 import {
   dropKeyspaces,
   FAST,
@@ -28,11 +31,15 @@ import {
 const run = uniqueSuffix();
 /** Eventual and Accurate accept generation times up to 60 s old; fuzz_hooks.py moves them up to 20 s back. */
 const timed = { eventStorage: { ...FAST.eventStorage, acceptLimitSeconds: 60, maxFutureSkewSeconds: 5 } };
+/** The runtime authenticates its callers, as in a cluster: its namespaces live in a Kubernetes namespace. */
+const HOME = 'default';
 const NAMESPACES: TestNamespace[] = [
-  { name: `fuzz-be-${run}`, counterType: 'BestEffort' },
-  { name: `fuzz-ev-${run}`, counterType: 'Eventual', spec: timed },
-  { name: `fuzz-ac-${run}`, counterType: 'Accurate', spec: timed },
+  { name: `fuzz-be-${run}`, counterType: 'BestEffort', home: HOME },
+  { name: `fuzz-ev-${run}`, counterType: 'Eventual', spec: timed, home: HOME },
+  { name: `fuzz-ac-${run}`, counterType: 'Accurate', spec: timed, home: HOME },
 ];
+/** The identity schemathesis calls as: a ServiceAccount the test binds to cluster-admin (any verb, any path). */
+const ACCOUNT = `fuzz-${run}`;
 /**
  * Per operation and phase. 150 make about 2,000 test cases in all (examples, coverage, fuzzing, and the stateful
  * phase following the link schemathesis infers from the namespace listing): about 45 s alone on 2 cores.
@@ -114,6 +121,7 @@ describe('the runtime API fuzzed from its OpenAPI document (schemathesis)', () =
   let rt: ChildRuntime;
   let dir: string;
   let work: string;
+  let token: string;
 
   beforeAll(async () => {
     const started = Date.now();
@@ -126,16 +134,45 @@ describe('the runtime API fuzzed from its OpenAPI document (schemathesis)', () =
       throw new Error(`install-schemathesis.sh failed (exit ${install.code}):\n${install.stderr}`);
     st = install.stdout.trim().split('\n').pop()!;
     process.stderr.write(`[fuzz] ${st} ready in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+    const kc = kubeConfig();
+    await kc
+      .makeApiClient(CoreV1Api)
+      .createNamespacedServiceAccount({ namespace: HOME, body: { metadata: { name: ACCOUNT } } });
+    await kc.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
+      body: {
+        metadata: { name: ACCOUNT },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
+        subjects: [{ kind: 'ServiceAccount', name: ACCOUNT, namespace: HOME }],
+      },
+    });
+    token = (
+      await kc.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
+        name: ACCOUNT,
+        namespace: HOME,
+        body: { spec: { audiences: [], expirationSeconds: 3600 } },
+      })
+    ).status!.token;
     dir = writeNamespaces(NAMESPACES);
     rt = await startProcess(
       dir,
       NAMESPACES.map((n) => n.name),
+      { TALLY_AUTH: 'kubernetes', KUBECONFIG: requireEnv('KUBECONFIG') },
+      token,
     );
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-fuzz-'));
   }, 1_000_000);
 
   afterAll(async () => {
     await rt?.stop();
+    const kc = kubeConfig();
+    await kc
+      .makeApiClient(RbacAuthorizationV1Api)
+      .deleteClusterRoleBinding({ name: ACCOUNT })
+      .catch(() => undefined);
+    await kc
+      .makeApiClient(CoreV1Api)
+      .deleteNamespacedServiceAccount({ name: ACCOUNT, namespace: HOME })
+      .catch(() => undefined);
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
     if (work) fs.rmSync(work, { recursive: true, force: true });
     await dropKeyspaces(NAMESPACES.filter((n) => n.counterType !== 'BestEffort').map((n) => keyspaceOf(n.name)));
@@ -159,6 +196,9 @@ describe('the runtime API fuzzed from its OpenAPI document (schemathesis)', () =
       'none',
       '--request-timeout',
       '10',
+      // Every request carries the token; schemathesis's own auth checks send some without it and expect the 401.
+      '--header',
+      `Authorization: Bearer ${token}`,
       '--no-color',
       // Show the requests that fail as they were sent: the generated tokens are test data, not secrets.
       '--output-sanitize',
