@@ -20,6 +20,7 @@ import { up } from '../stack/stack';
 import { splitCpus } from './cpu-split';
 import { benchOperator, type OperatorBench } from './operator';
 import { benchAuth } from './auth';
+import { benchBatch } from './batch';
 import { httpClient } from './http-client';
 import { alternate, closedLoop, openLoop, rssMiB, WARMUP_ROUNDS, type LoadResult, type RoundsResult } from './load';
 import { startRedis } from './redis';
@@ -39,11 +40,16 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const ROLLUP_EVENTS = Number(process.env.BENCH_ROLLUP_EVENTS ?? 60000);
 const NAMESPACES = Number(process.env.BENCH_NAMESPACES ?? 50);
 const COUNTERS = 1000;
-/** BENCH_ONLY=addcount,open,besteffort,getcount,auth,rollup,operator runs a subset (default: all; open needs addcount). */
+/**
+ * BENCH_ONLY=addcount,open,besteffort,addcounts,getcount,auth,rollup,operator runs a subset (default: all; open needs
+ * addcount).
+ */
 /** Extra node flags for the runtime under test, e.g. BENCH_RUNTIME_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
 const RUNTIME_NODE_ARGS = (process.env.BENCH_RUNTIME_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const ONLY = new Set(
-  (process.env.BENCH_ONLY ?? 'addcount,open,besteffort,getcount,auth,rollup,operator').split(',').map((s) => s.trim()),
+  (process.env.BENCH_ONLY ?? 'addcount,open,besteffort,addcounts,getcount,auth,rollup,operator')
+    .split(',')
+    .map((s) => s.trim()),
 );
 
 const say = (m: string): void => void process.stderr.write(`[bench] ${m}\n`);
@@ -569,6 +575,22 @@ async function main(): Promise<void> {
         await stopChild(peer.child);
         await redis.stop();
       }
+    }
+    if (ONLY.has('addcounts')) {
+      rows.push(
+        ...(await benchBatch({
+          url,
+          namespace,
+          keyspace: config.cassandra.keyspace,
+          client,
+          pids,
+          concurrency: CONCURRENCY,
+          rounds: ROUNDS,
+          seconds: SECONDS,
+          warmupSeconds: WARMUP,
+          say,
+        })),
+      );
     }
     if (ONLY.has('getcount')) {
       const get = await benchGetCount(url, namespace, pids, env);
