@@ -212,6 +212,9 @@ const known = (n: number | undefined): n is number => n !== undefined && Number.
 const cell = (s: string): string => s.replace(/\|/g, '\\|');
 const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
 
+/** A target as written: one decimal (1.0x, 1.2x), two where it has them (0.95x). */
+const targetRatio = (r: number): string => r.toFixed(Math.round(r * 100) % 10 === 0 ? 1 : 2);
+
 /** Two decimals, or three where two would round a missed target up to it (0.996x of a 1.0x target is not 1.00x). */
 export function formatRatio(ratio: number, target?: number): string {
   const two = ratio.toFixed(2);
@@ -231,13 +234,13 @@ export function verdict(row: ResultRow): string {
   const ratio = ratioOf(row);
   const misses: string[] = [];
   if (!known(ratio)) misses.push('no ratio');
-  else if (ratio < row.target.ratio) misses.push(`ratio < ${row.target.ratio.toFixed(1)}x`);
+  else if (ratio < row.target.ratio) misses.push(`ratio < ${targetRatio(row.target.ratio)}x`);
   if (row.target.p99Ms !== undefined) {
     const p99 = row.tally.p99Ms;
     if (!known(p99)) misses.push('no p99');
     else if (p99 > row.target.p99Ms) misses.push(`p99 > ${row.target.p99Ms} ms`);
   }
-  const wanted = `>= ${row.target.ratio.toFixed(1)}x${row.target.p99Ms !== undefined ? `, p99 <= ${row.target.p99Ms} ms` : ''}`;
+  const wanted = `>= ${targetRatio(row.target.ratio)}x${row.target.p99Ms !== undefined ? `, p99 <= ${row.target.p99Ms} ms` : ''}`;
   return misses.length === 0 ? `${wanted}: met` : `${wanted}: **missed** (${misses.join(', ')})`;
 }
 
