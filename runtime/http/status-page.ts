@@ -24,7 +24,7 @@ export interface NamespaceStatus {
   ready: boolean;
   reason?: string;
   requests: { total: number | null; client_errors: number | null; server_errors: number | null };
-  /** Rollup cache lookups of Eventual reads; null for the types that have no rollup cache reads. */
+  /** Eventual reads answered from a cache (this process's near cache or memcached) or not; null for the other types. */
   cache: { hits: number | null; misses: number | null; errors: number | null; hit_ratio: number | null } | null;
   /** Null for BestEffort (no rollups). Lag quantiles are estimated from the histogram since the process started. */
   rollup: {
@@ -61,6 +61,7 @@ async function readMetrics(registry: Registry) {
   return {
     requests: await read('tally_requests_total'),
     cache: await read('tally_cache_requests_total'),
+    nearCache: await read('tally_near_cache_requests_total'),
     rollups: await read('tally_rollups_total'),
     rollupLag: await read('tally_rollup_lag_seconds'),
     queueDepth: await read('tally_rollup_queue_depth'),
@@ -110,7 +111,10 @@ export async function collectStatus(deps: StatusDeps): Promise<StatusReport> {
     const durable = s.config.counterType !== 'BestEffort';
     const of = (labels: Sample['labels']): boolean => labels.namespace === name;
     const cacheCount = (result: string): number | null => sum(m.cache, (l) => of(l) && l.result === result);
-    const hits = cacheCount('hit');
+    // A read answered from this process's near cache never asks memcached; one it misses does, and counts there.
+    const nearHits = sum(m.nearCache, (l) => of(l) && l.result === 'hit');
+    const memcachedHits = cacheCount('hit');
+    const hits = memcachedHits === null && nearHits === null ? null : (memcachedHits ?? 0) + (nearHits ?? 0);
     const misses = cacheCount('miss');
     const status = (l: Sample['labels']): number => Number(l.status);
     return {

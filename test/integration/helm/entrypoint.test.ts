@@ -87,7 +87,11 @@ describe("the images' command, run as the chart runs it", () => {
       async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200,
       { timeoutMs: 30_000 },
     );
-    const list = (await (await fetch(`${url}/v1/namespaces`)).json()) as { namespaces: { name: string }[] };
+    // The chart's environment turns authentication on: a caller needs a token (the stack's, of the counter admin).
+    expect((await fetch(`${url}/v1/namespaces`)).status).toBe(401);
+    const list = (await (
+      await fetch(`${url}/v1/namespaces`, { headers: { authorization: `Bearer ${requireEnv('TALLY_TOKEN')}` } })
+    ).json()) as { namespaces: { name: string }[] };
     expect(list.namespaces.map((n) => n.name)).toEqual(expect.arrayContaining(['orders', 'page-views', 'payments']));
   });
 
