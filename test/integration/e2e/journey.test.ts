@@ -184,7 +184,9 @@ describeInCluster('the journey of a user, in the cluster', () => {
         'spec:',
         `  counterType: ${counterType}`,
         '  cassandra: {replication: {class: SimpleStrategy, replicationFactor: 1}}',
-        '  eventStorage: {acceptLimitSeconds: 2}',
+        // The default accept window (5 s): with callers authenticated, a runtime pod that starts under load reviews
+        // each new token with the API server first, and a 2 s window left a stalled first call no time to retry.
+        '  eventStorage: {acceptLimitSeconds: 5}',
         '  rollup: {coalesceMs: 200, settleMarginMs: 1200}',
         `  deletionPolicy: ${deletionPolicy}`,
       ].join('\n');
