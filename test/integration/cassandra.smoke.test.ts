@@ -1,22 +1,24 @@
-import { Client } from 'cassandra-driver';
+import type { Client } from 'cassandra-driver';
 import { randomUUID } from 'node:crypto';
+import { cassandraSettingsFromEnv, createCassandraClient } from '../../store/client';
+import { dropKeyspace } from '../../store/ensure';
 import { versions } from '../stack/versions';
 import { requireEnv } from '../support/env';
+
+/** Schema changes wait for agreement: longer than the 1 s request timeout Tally's clients use. */
+const DDL = { readTimeout: 60_000 };
 
 describe('cassandra (local stack)', () => {
   let client: Client;
   const keyspace = `smoke_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
 
   beforeAll(async () => {
-    client = new Client({
-      contactPoints: requireEnv('CASSANDRA_CONTACT_POINTS').split(','),
-      localDataCenter: requireEnv('CASSANDRA_LOCAL_DC'),
-      isMetadataSyncEnabled: false,
-    });
+    // As Tally connects: the stack's Cassandra requires a login (the operator's role, from .tally/env).
+    client = createCassandraClient(cassandraSettingsFromEnv(process.env));
     await client.connect();
   });
   afterAll(async () => {
-    await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
+    await dropKeyspace(client, keyspace);
     await client.shutdown();
   });
 
@@ -34,14 +36,18 @@ describe('cassandra (local stack)', () => {
   it('round-trips a row through a keyspace and a TWCS table', async () => {
     await client.execute(
       `CREATE KEYSPACE ${keyspace} WITH replication = {'class': 'NetworkTopologyStrategy', '${requireEnv('CASSANDRA_LOCAL_DC')}': 1}`,
+      [],
+      DDL,
     );
     await client.execute(
       `CREATE TABLE ${keyspace}.t (k text, ts timestamp, v bigint, PRIMARY KEY (k, ts)) ` +
         "WITH compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', 'compaction_window_size': '6'} " +
         'AND default_time_to_live = 3600',
+      [],
+      DDL,
     );
     const now = new Date();
-    await client.execute(`INSERT INTO ${keyspace}.t (k, ts, v) VALUES (?, ?, ?)`, ['a', now, 42], { prepare: true });
+    await client.execute(`INSERT INTO ${keyspace}.t (k, ts, v) VALUES (?, ?, ?)`, ['a', now, 42n], { prepare: true });
     const rs = await client.execute(`SELECT v, TTL(v) AS ttl FROM ${keyspace}.t WHERE k = ?`, ['a'], { prepare: true });
     expect(Number(rs.first().get('v'))).toBe(42);
     expect(rs.first().get('ttl')).toBeGreaterThan(3500);
