@@ -3,8 +3,26 @@
 // when it is not already up and its teardown stops only what it started.
 //
 // @kubernetes/client-node 1.x and a few of its dependencies ship only ES modules. Node 20 can require() them, but
-// jest's module loader cannot, so jest transpiles those packages to CommonJS (cached after the first run).
-const esmPackages = ['@kubernetes/client-node', 'openid-client', 'oauth4webapi', 'jose', 'jsonpath-plus', 'rfc4648'];
+// jest's module loader cannot, so jest transpiles those packages to CommonJS (cached after the first run). So too
+// vega and vega-lite (the bench's plots, test/bench/plot.ts) with the d3 modules and the rest they import.
+const esmPackages = [
+  '@kubernetes/client-node',
+  'openid-client',
+  'oauth4webapi',
+  'jose',
+  'jsonpath-plus',
+  'rfc4648',
+  'vega',
+  'vega-[a-z-]+',
+  'd3-[a-z-]+',
+  'delaunator',
+  'internmap',
+  'robust-predicates',
+  'json-stringify-pretty-compact',
+];
+// vega-canvas's Node build awaits at its top level (it tries to import the optional `canvas` package), which no
+// CommonJS module can; its browser build does not. Neither finds a canvas here, and SVG needs none.
+const moduleNameMapper = { '^vega-canvas$': '<rootDir>/node_modules/vega-canvas/build/vega-canvas.browser.js' };
 
 const transform = {
   '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }],
@@ -40,6 +58,7 @@ module.exports = {
       testMatch: ['**/*.test.ts'],
       transform,
       transformIgnorePatterns,
+      moduleNameMapper,
     },
     {
       displayName: 'integration',
@@ -48,6 +67,7 @@ module.exports = {
       testMatch: ['**/*.test.ts'],
       transform,
       transformIgnorePatterns,
+      moduleNameMapper,
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
       setupFilesAfterEnv: ['<rootDir>/test/support/integration-timeout.ts'],
