@@ -16,6 +16,7 @@ options (each also settable by the environment variable in brackets):
 environment:
   KUBECONFIG                         the cluster (default: the pod's service account)
   CASSANDRA_CONTACT_POINTS, CASSANDRA_LOCAL_DC (required), CASSANDRA_USERNAME, CASSANDRA_PASSWORD
+  CASSANDRA_CA_FILE                  TLS: PEM CA file for Cassandra's certificate (also handed to the rollup Jobs)
   TALLY_CASSANDRA_RUNTIME_ROLE       the runtime's Cassandra role, granted SELECT, MODIFY on each namespace's keyspace
   MEMCACHED_SERVERS                  written into each namespace's cache config and given to rollup Jobs
   TALLY_RUNTIME_IMAGE, TALLY_IMAGE_PULL_POLICY   the rollup CronJob's image (default tally-runtime:latest, IfNotPresent)

@@ -21,8 +21,8 @@ options:
   --namespace NAME    only this namespace (repeatable; default: every durable namespace in PATH)
   -h, --help          this text
 
-environment: CASSANDRA_CONTACT_POINTS, CASSANDRA_LOCAL_DC (required), CASSANDRA_USERNAME/PASSWORD, MEMCACHED_SERVERS
-(optional: refreshes the rollup cache too).`;
+environment: CASSANDRA_CONTACT_POINTS, CASSANDRA_LOCAL_DC (required), CASSANDRA_USERNAME/PASSWORD, CASSANDRA_CA_FILE
+(TLS), MEMCACHED_SERVERS (optional: refreshes the rollup cache too).`;
 
 export async function runRollup(argv: string[]): Promise<number> {
   const { values } = parseArgs({

@@ -42,6 +42,7 @@ environment:
   CASSANDRA_CONTACT_POINTS  host:port[,host:port...] (required)
   CASSANDRA_LOCAL_DC        the local datacenter (required)
   CASSANDRA_USERNAME, CASSANDRA_PASSWORD   credentials, if Cassandra requires them
+  CASSANDRA_CA_FILE         TLS: PEM CA file Cassandra's certificate must chain to (unset: plain TCP)
   CASSANDRA_REQUEST_TIMEOUT_MS             per-request timeout (default 1000)
   MEMCACHED_SERVERS         host:port[,host:port...] (BestEffort counters and the rollup cache)
   LOG_LEVEL                 trace|debug|info|warn|error (default info); logs are JSON lines on stdout`;

@@ -59,6 +59,14 @@ export function rollupCredentialsEnabled(op: OperatorConfig): boolean {
   return Boolean(op.cassandra.username);
 }
 
+/**
+ * The operator keeps a Secret beside each rollup CronJob when the Job needs something from it: its own credentials,
+ * or the CA that Cassandra's TLS certificate chains to (the operator's own CASSANDRA_CA_FILE).
+ */
+export function rollupSecretEnabled(op: OperatorConfig): boolean {
+  return rollupCredentialsEnabled(op) || Boolean(op.cassandra.tls);
+}
+
 export function operatorConfigFromEnv(env: NodeJS.ProcessEnv = process.env): OperatorConfig {
   const pull = env.TALLY_IMAGE_PULL_POLICY ?? 'IfNotPresent';
   if (!(PULL_POLICIES as readonly string[]).includes(pull)) {

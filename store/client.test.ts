@@ -1,5 +1,9 @@
-import { errors, types } from 'cassandra-driver';
-import { isRefused, isUnavailable } from './client';
+import { errors, types, type Client, type ClientOptions } from 'cassandra-driver';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { cassandraSettingsFromEnv, createCassandraClient, isRefused, isUnavailable, readCaBundle } from './client';
 
 const responseError = (code: number): Error => new errors.ResponseError(code, 'from the server');
 
@@ -36,5 +40,47 @@ describe('isRefused (the statement itself is refused: do not retry it in a loop)
     }
     expect(isRefused(responseError(codes.unavailableException))).toBe(false);
     expect(isRefused(new errors.NoHostAvailableError({}))).toBe(false);
+  });
+});
+
+describe('TLS settings: CASSANDRA_CA_FILE', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-ca-'));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, text: string): string => {
+    const f = path.join(dir, name);
+    fs.writeFileSync(f, text);
+    return f;
+  };
+  // A real CA certificate, made as the stack makes its own (test/stack/pki.sh).
+  const pki = path.resolve(__dirname, '..', 'test', 'stack', 'pki.sh');
+  execFileSync('bash', ['-c', `. "${pki}" && make_ca ca test-ca`], { cwd: dir, stdio: 'ignore' });
+  const sslOf = (client: Client): ClientOptions['sslOptions'] =>
+    (client as unknown as { options: ClientOptions }).options.sslOptions;
+  const base = { CASSANDRA_CONTACT_POINTS: '127.0.0.1:9042', CASSANDRA_LOCAL_DC: 'dc1' };
+
+  it('reads the CA at start-up and makes every connection verified TLS', () => {
+    const settings = cassandraSettingsFromEnv({ ...base, CASSANDRA_CA_FILE: path.join(dir, 'ca.crt') });
+    expect(settings.tls?.ca).toContain('-----BEGIN CERTIFICATE-----');
+    const client = createCassandraClient(settings);
+    // The driver's own default would accept any certificate.
+    expect(sslOf(client)).toEqual({ ca: [settings.tls!.ca], rejectUnauthorized: true });
+  });
+
+  it('without it, connects in plain TCP', () => {
+    expect(cassandraSettingsFromEnv(base).tls).toBeUndefined();
+    expect(sslOf(createCassandraClient(cassandraSettingsFromEnv(base)))).toBeUndefined();
+  });
+
+  it('refuses a missing file, a key instead of a certificate and a certificate that does not parse, naming the setting', () => {
+    expect(() => readCaBundle(path.join(dir, 'nope.crt'))).toThrow(/CASSANDRA_CA_FILE: cannot read .*nope\.crt/);
+    expect(() => readCaBundle(path.join(dir, 'ca.key'))).toThrow(/holds no PEM certificate/);
+    const broken = file('broken.crt', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
+    expect(() => readCaBundle(broken)).toThrow(/does not parse/);
+  });
+
+  it('keeps every certificate of a bundle', () => {
+    const one = fs.readFileSync(path.join(dir, 'ca.crt'), 'utf8');
+    const bundle = file('bundle.crt', `# two CAs\n${one}\n${one}`);
+    expect(readCaBundle(bundle).match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
   });
 });

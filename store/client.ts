@@ -1,4 +1,6 @@
 import { Client, policies, types } from 'cassandra-driver';
+import * as fs from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { intFromEnv } from '../lib/env';
 
 export interface CassandraSettings {
@@ -9,6 +11,34 @@ export interface CassandraSettings {
   password?: string;
   /** Per-request timeout; kept well below the rollup settle margin so a write never lands after its window closed. */
   requestTimeoutMs: number;
+  /**
+   * TLS: the CA certificates (PEM) Cassandra's certificate must chain to, read from CASSANDRA_CA_FILE at start-up.
+   * Set, every connection is TLS, verified against them and against the contact point's address or name; unset, the
+   * connections are plain TCP.
+   */
+  tls?: { caFile: string; ca: string };
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/** The CA bundle at `file`, checked now so a wrong path or a key file fails the start, not the first connection. */
+export function readCaBundle(file: string, what = 'CASSANDRA_CA_FILE'): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`${what}: cannot read the CA certificates at ${file}`, { cause: err });
+  }
+  const certs = text.match(PEM_CERTIFICATE) ?? [];
+  if (certs.length === 0) throw new Error(`${what}: ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  for (const pem of certs) {
+    try {
+      new X509Certificate(pem);
+    } catch (err) {
+      throw new Error(`${what}: ${file} holds a certificate that does not parse`, { cause: err });
+    }
+  }
+  return certs.join('\n') + '\n';
 }
 
 export function cassandraSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): CassandraSettings {
@@ -25,6 +55,9 @@ export function cassandraSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): 
     localDataCenter,
     ...(env.CASSANDRA_USERNAME ? { username: env.CASSANDRA_USERNAME, password: env.CASSANDRA_PASSWORD ?? '' } : {}),
     requestTimeoutMs: timeout,
+    ...(env.CASSANDRA_CA_FILE
+      ? { tls: { caFile: env.CASSANDRA_CA_FILE, ca: readCaBundle(env.CASSANDRA_CA_FILE) } }
+      : {}),
   };
 }
 
@@ -46,6 +79,8 @@ export function createCassandraClient(settings: CassandraSettings, opts: { appli
     pooling: { heartBeatInterval: 10000 },
     // The driver's default backs off to 10 minutes; a counter service should notice a recovered node within seconds.
     policies: { reconnection: new policies.reconnection.ExponentialReconnectionPolicy(500, 10_000, false) },
+    // The driver's own default is rejectUnauthorized: false (TLS without verification): always verify.
+    ...(settings.tls ? { sslOptions: { ca: [settings.tls.ca], rejectUnauthorized: true } } : {}),
   });
 }
 

@@ -106,6 +106,55 @@ describe('Cassandra access: the runtime role, a rollup role per CounterNamespace
     expect(secret('orders')).toBeUndefined();
   });
 
+  it("with TLS hands the Job the operator's CA in the same Secret, mounted as the file CASSANDRA_CA_FILE names", async () => {
+    const ca = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    const withTls = (cassandra: Partial<typeof op.cassandra>) =>
+      new Reconciler({
+        kube,
+        schema,
+        operator: operatorConfig({
+          ...op,
+          cassandra: { ...op.cassandra, ...cassandra, tls: { caFile: '/ca.crt', ca } },
+        }),
+        log: silentLog,
+        get: (namespace, name) => kube.getCounterNamespace(namespace, name),
+      });
+    reconciler = withTls({});
+    put('orders');
+    expect(await reconciler.reconcile('team-a/orders')).toEqual({ kind: 'done' });
+    expect(Object.keys(secret('orders')!.data!).sort()).toEqual(['ca.crt', 'password', 'username']);
+    expect(decode(secret('orders')!.data!['ca.crt'])).toBe(ca);
+    const pod = (kube.applied.get(`CronJob/team-a/${cronJobName('orders')}`) as V1CronJob).spec!.jobTemplate.spec!
+      .template.spec!;
+    const file = pod.containers[0]!.env!.find((e) => e.name === 'CASSANDRA_CA_FILE')?.value;
+    const mount = pod.containers[0]!.volumeMounts!.find((m) => m.name === 'cassandra-ca')!;
+    expect(file).toBe(`${mount.mountPath}/ca.crt`);
+    expect(mount.readOnly).toBe(true);
+    expect(pod.volumes!.find((v) => v.name === 'cassandra-ca')?.secret).toEqual({
+      secretName: 'tally-rollup-orders',
+      items: [{ key: 'ca.crt', path: 'ca.crt' }],
+    });
+
+    // Without a login (Cassandra without authentication) the Secret still carries the CA, and only the CA.
+    reconciler = withTls({ username: undefined, password: undefined });
+    put('payments');
+    expect(await reconciler.reconcile('team-a/payments')).toEqual({ kind: 'done' });
+    expect(Object.keys(secret('payments')!.data!)).toEqual(['ca.crt']);
+    const env = (kube.applied.get(`CronJob/team-a/${cronJobName('payments')}`) as V1CronJob).spec!.jobTemplate.spec!
+      .template.spec!.containers[0]!.env!;
+    expect(env.map((e) => e.name)).not.toContain('CASSANDRA_USERNAME');
+  });
+
+  it('without TLS mounts no CA and sets no CASSANDRA_CA_FILE', async () => {
+    put('orders');
+    await reconciler.reconcile('team-a/orders');
+    const pod = (kube.applied.get(`CronJob/team-a/${cronJobName('orders')}`) as V1CronJob).spec!.jobTemplate.spec!
+      .template.spec!;
+    expect(pod.containers[0]!.env!.map((e) => e.name)).not.toContain('CASSANDRA_CA_FILE');
+    expect(pod.volumes!.map((v) => v.name)).toEqual(['namespace']);
+    expect(Object.keys(secret('orders')!.data!).sort()).toEqual(['password', 'username']);
+  });
+
   it('on deletion (Retain) drops the rollup role and revokes the runtime role, then lets go', async () => {
     put('orders');
     await reconciler.reconcile('team-a/orders');

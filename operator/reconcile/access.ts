@@ -5,7 +5,7 @@ import { resolveCounterNamespace } from '../../api/resolve';
 import { isRefused } from '../../store/client';
 import { claimOf } from '../../store/ownership';
 import { rollupRoleName, rollupRolePassword } from '../../store/roles';
-import { rollupCredentialsEnabled, type OperatorConfig } from '../config';
+import { rollupCredentialsEnabled, rollupSecretEnabled, type OperatorConfig } from '../config';
 import type { ReconcileContext } from './context';
 import { ownedLabels, ownerReference, rollupSecretName } from './owned';
 import { applyFailed } from './owned-objects';
@@ -55,9 +55,18 @@ export async function ensureRollupRole(ctx: ReconcileContext): Promise<StepResul
   return Continue;
 }
 
+/** The key of the Cassandra CA in the rollup Job's Secret. */
+export const ROLLUP_CA_KEY = 'ca.crt';
+
+/** The rollup Job's Secret: its role's credentials and, with TLS, the CA Cassandra's certificate chains to. */
 export function desiredRollupSecret(cns: CounterNamespace, op: OperatorConfig): V1Secret {
-  const { username, password } = rollupCredentials(cns, op);
   const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
+  const data: Record<string, string> = {};
+  if (rollupCredentialsEnabled(op)) {
+    const { username, password } = rollupCredentials(cns, op);
+    Object.assign(data, { username: b64(username), password: b64(password) });
+  }
+  if (op.cassandra.tls) data[ROLLUP_CA_KEY] = b64(op.cassandra.tls.ca);
   return {
     apiVersion: 'v1',
     kind: 'Secret',
@@ -68,13 +77,13 @@ export function desiredRollupSecret(cns: CounterNamespace, op: OperatorConfig): 
       ownerReferences: [ownerReference(cns)],
     },
     type: 'Opaque',
-    data: { username: b64(username), password: b64(password) },
+    data,
   };
 }
 
 /** Server-side apply of the rollup Job's Secret: the same content every time, so a repeat changes nothing. */
 export async function applyRollupSecret(ctx: ReconcileContext): Promise<StepResult> {
-  if (!rollupCredentialsEnabled(ctx.operator)) return Continue;
+  if (!rollupSecretEnabled(ctx.operator)) return Continue;
   const desired = desiredRollupSecret(ctx.cns, ctx.operator);
   try {
     await ctx.kube.apply(desired);

@@ -1,11 +1,13 @@
-import type { V1CronJob, V1EnvVar } from '@kubernetes/client-node';
+import type { V1CronJob, V1EnvVar, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { NamespaceConfig } from '../../api/namespace-config';
 import type { CounterNamespace } from '../../api/types';
 import { CONFIG_KEY, configMapName, cronJobName } from '../../api/names';
 import { rollupCredentialsEnabled, type OperatorConfig } from '../config';
+import { ROLLUP_CA_KEY } from './access';
 import { ownedLabels, ownerReference, rollupSecretName } from './owned';
 
 const CONFIG_MOUNT = '/etc/tally/namespace';
+const CA_MOUNT = '/etc/tally/cassandra-ca';
 
 /**
  * Cassandra and Memcached settings for the rollup Job; its credentials are its CounterNamespace's own role, from the
@@ -24,8 +26,24 @@ function rollupEnv(cns: CounterNamespace, op: OperatorConfig): V1EnvVar[] {
       { name: 'CASSANDRA_PASSWORD', valueFrom: { secretKeyRef: { name, key: 'password' } } },
     );
   }
+  if (op.cassandra.tls) env.push({ name: 'CASSANDRA_CA_FILE', value: `${CA_MOUNT}/${ROLLUP_CA_KEY}` });
   if (op.memcachedServers) env.push({ name: 'MEMCACHED_SERVERS', value: op.memcachedServers });
   return env;
+}
+
+/** The namespace's config, and with TLS the CA from the rollup Secret, as read-only files. */
+function rollupVolumes(cns: CounterNamespace, op: OperatorConfig): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
+  const volumes: V1Volume[] = [{ name: 'namespace', configMap: { name: configMapName(cns.metadata.name!) } }];
+  const mounts: V1VolumeMount[] = [{ name: 'namespace', mountPath: CONFIG_MOUNT, readOnly: true }];
+  if (op.cassandra.tls) {
+    const secretName = rollupSecretName(cns.metadata.name!);
+    volumes.push({
+      name: 'cassandra-ca',
+      secret: { secretName, items: [{ key: ROLLUP_CA_KEY, path: ROLLUP_CA_KEY }] },
+    });
+    mounts.push({ name: 'cassandra-ca', mountPath: CA_MOUNT, readOnly: true });
+  }
+  return { volumes, mounts };
 }
 
 /** The command the CronJob's container runs; tests run exactly this to prove the Job works. */
@@ -39,6 +57,7 @@ export function rollupArgs(config: NamespaceConfig): string[] {
  */
 export function desiredCronJob(cns: CounterNamespace, config: NamespaceConfig, op: OperatorConfig): V1CronJob {
   const labels = ownedLabels(cns);
+  const { volumes, mounts } = rollupVolumes(cns, op);
   return {
     apiVersion: 'batch/v1',
     kind: 'CronJob',
@@ -88,10 +107,10 @@ export function desiredCronJob(cns: CounterNamespace, config: NamespaceConfig, o
                     readOnlyRootFilesystem: true,
                     capabilities: { drop: ['ALL'] },
                   },
-                  volumeMounts: [{ name: 'namespace', mountPath: CONFIG_MOUNT, readOnly: true }],
+                  volumeMounts: mounts,
                 },
               ],
-              volumes: [{ name: 'namespace', configMap: { name: configMapName(cns.metadata.name!) } }],
+              volumes,
             },
           },
         },

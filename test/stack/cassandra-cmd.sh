@@ -17,6 +17,8 @@
 #   TALLY_CACHE           cache root used by install-cassandra.sh (default ~/.cache/tally)
 #   CASSANDRA_CDS=0       don't use the class-data-sharing archive that install-cassandra.sh builds (~1.5 s slower)
 #   CASSANDRA_JVM_EXTRA_OPTS  extra JVM flags, split on whitespace (debugging)
+#   CASSANDRA_TLS_DIR     a directory made by cassandra-certs.sh: CQL then accepts TLS connections only, served with
+#                         its keystore.p12 (clients verify against its ca.crt); unset, CQL is plain TCP
 #
 # The script itself prints nothing. Cassandra logs INFO and above to <state-dir>/logs/system.log and only WARN and
 # above to the console. Readiness = the CQL port accepts a connection and answers a query (the port opens only at the
@@ -136,6 +138,26 @@ storage_compatibility_mode: NONE
 materialized_views_enabled: false
 user_defined_functions_enabled: false
 YAML
+
+if [[ -n "${CASSANDRA_TLS_DIR:-}" ]]; then
+  tls=$(cd "$CASSANDRA_TLS_DIR" && pwd)
+  [[ -f "$tls/keystore.p12" && -f "$tls/keystore.password" ]] || {
+    echo "cassandra-cmd.sh: CASSANDRA_TLS_DIR=$tls has no keystore.p12 and keystore.password (cassandra-certs.sh)" >&2
+    exit 1
+  }
+  # Clients must speak TLS (optional: false); they are not asked for certificates of their own (they log in).
+  cat >>"$conf/cassandra.yaml" <<YAML
+client_encryption_options:
+  enabled: true
+  optional: false
+  keystore: $tls/keystore.p12
+  keystore_password: "$(cat "$tls/keystore.password")"
+  store_type: PKCS12
+  require_client_auth: false
+  protocol: TLS
+  accepted_protocols: [TLSv1.2, TLSv1.3]
+YAML
+fi
 
 # GossipingPropertyFileSnitch reads this (-Dcassandra-rackdc.properties below): it gives the node a named datacenter for
 # NetworkTopologyStrategy and for the driver's localDataCenter.

@@ -12,6 +12,8 @@
 #   sa.key sa.pub                      RSA key pair that signs and verifies service-account tokens
 set -euo pipefail
 
+here=$(cd "$(dirname "$0")" && pwd)
+
 dir=${1:?usage: kube-certs.sh DIR}
 mkdir -p "$dir"
 cd "$dir"
@@ -24,34 +26,17 @@ trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
 umask 077
 
-days=3650
-# ECDSA P-256 for TLS: generated in milliseconds, and understood by Go, kubectl and Node.
-ec_key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+# shellcheck source-path=SCRIPTDIR source=pki.sh
+. "$here/pki.sh"
+make_ca ca tally-local-kubernetes-ca
 
-ec_key ca.key
-openssl req -x509 -new -key ca.key -sha256 -days "$days" -subj "/CN=tally-local-kubernetes-ca" \
-  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
-  -out ca.crt
-
-# sign NAME SUBJECT EXTENSIONS...: a key and a CA-signed certificate with the given v3 extensions.
-sign() {
-  local name=$1 subject=$2; shift 2
-  ec_key "$name.key"
-  openssl req -new -key "$name.key" -subj "$subject" -out "$name.csr"
-  printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" "$@" >"$name.ext"
-  openssl x509 -req -in "$name.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -sha256 -days "$days" \
-    -extfile "$name.ext" -out "$name.crt" 2>/dev/null
-  rm -f "$name.csr" "$name.ext"
-}
-
-sign apiserver "/CN=kube-apiserver" "extendedKeyUsage=serverAuth" \
+sign ca apiserver "/CN=kube-apiserver" "extendedKeyUsage=serverAuth" \
   "subjectAltName=IP:127.0.0.1,DNS:localhost,IP:10.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
-sign admin "/O=system:masters/CN=tally-admin" "extendedKeyUsage=clientAuth"
-sign controller-manager "/CN=system:kube-controller-manager" "extendedKeyUsage=clientAuth"
+sign ca admin "/O=system:masters/CN=tally-admin" "extendedKeyUsage=clientAuth"
+sign ca controller-manager "/CN=system:kube-controller-manager" "extendedKeyUsage=clientAuth"
 
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out sa.key 2>/dev/null
 openssl pkey -in sa.key -pubout -out sa.pub
-rm -f ca.srl
 
 mv -f ./*.crt ./*.key sa.pub "$dir/"
 touch "$dir/.complete"

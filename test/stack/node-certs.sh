@@ -14,6 +14,8 @@
 #   coredns.crt/.key               tally:coredns (the ClusterRole the dns component applies)
 set -euo pipefail
 
+here=$(cd "$(dirname "$0")" && pwd)
+
 dir=${1:?usage: node-certs.sh DIR NODE_NAME BRIDGE_IP}
 node=${2:?usage: node-certs.sh DIR NODE_NAME BRIDGE_IP}
 ip=${3:?usage: node-certs.sh DIR NODE_NAME BRIDGE_IP}
@@ -28,27 +30,17 @@ tmp=$(mktemp -d "$dir/.tmp.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
 umask 077
-days=3650
-ec_key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
-sign() {
-  local name=$1 subject=$2; shift 2
-  ec_key "$name.key"
-  openssl req -new -key "$name.key" -subj "$subject" -out "$name.csr"
-  printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" "$@" >"$name.ext"
-  openssl x509 -req -in "$name.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial -CAserial ca.srl \
-    -sha256 -days "$days" -extfile "$name.ext" -out "$name.crt" 2>/dev/null
-  rm -f "$name.csr" "$name.ext"
-}
+# shellcheck source-path=SCRIPTDIR source=pki.sh
+. "$here/pki.sh"
 
-sign apiserver-node "/CN=kube-apiserver" "extendedKeyUsage=serverAuth" \
+sign "$dir/ca" apiserver-node "/CN=kube-apiserver" "extendedKeyUsage=serverAuth" \
   "subjectAltName=IP:127.0.0.1,DNS:localhost,IP:10.0.0.1,IP:$ip,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
-sign kubelet-client "/CN=tally:kube-apiserver-kubelet-client" "extendedKeyUsage=clientAuth"
-sign kubelet "/O=system:nodes/CN=system:node:$node" "extendedKeyUsage=clientAuth"
-sign kubelet-serving "/O=system:nodes/CN=system:node:$node" "extendedKeyUsage=serverAuth" "subjectAltName=IP:$ip,DNS:$node"
-sign kube-scheduler "/CN=system:kube-scheduler" "extendedKeyUsage=clientAuth"
-sign kube-proxy "/CN=system:kube-proxy" "extendedKeyUsage=clientAuth"
-sign coredns "/CN=tally:coredns" "extendedKeyUsage=clientAuth"
-rm -f ca.srl
+sign "$dir/ca" kubelet-client "/CN=tally:kube-apiserver-kubelet-client" "extendedKeyUsage=clientAuth"
+sign "$dir/ca" kubelet "/O=system:nodes/CN=system:node:$node" "extendedKeyUsage=clientAuth"
+sign "$dir/ca" kubelet-serving "/O=system:nodes/CN=system:node:$node" "extendedKeyUsage=serverAuth" "subjectAltName=IP:$ip,DNS:$node"
+sign "$dir/ca" kube-scheduler "/CN=system:kube-scheduler" "extendedKeyUsage=clientAuth"
+sign "$dir/ca" kube-proxy "/CN=system:kube-proxy" "extendedKeyUsage=clientAuth"
+sign "$dir/ca" coredns "/CN=tally:coredns" "extendedKeyUsage=clientAuth"
 
 mv -f ./*.crt ./*.key "$dir/"
 echo "$marker" >"$dir/.node-complete"

@@ -93,6 +93,41 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
+{{/* The Secret holding the CA that Cassandra's certificate chains to (cassandra.tls), when TLS is on. */}}
+{{- define "tally.cassandra.caSecretName" -}}
+{{- if .Values.cassandra.tls.existingSecret }}
+{{- .Values.cassandra.tls.existingSecret }}
+{{- else if .Values.cassandra.tls.ca }}
+{{- printf "%s-cassandra-ca" (include "tally.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/* Where the operator and the runtime read the Cassandra CA (a Secret volume), and the env var naming it. */}}
+{{- define "tally.cassandra.caMountPath" -}}/etc/tally/cassandra-ca{{- end }}
+{{- define "tally.cassandra.caEnv" -}}
+{{- if include "tally.cassandra.caSecretName" . -}}
+- name: CASSANDRA_CA_FILE
+  value: {{ printf "%s/%s" (include "tally.cassandra.caMountPath" .) .Values.cassandra.tls.caKey | quote }}
+{{- end }}
+{{- end }}
+{{- define "tally.cassandra.caVolumeMount" -}}
+{{- if include "tally.cassandra.caSecretName" . -}}
+- name: cassandra-ca
+  mountPath: {{ include "tally.cassandra.caMountPath" . }}
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- define "tally.cassandra.caVolume" -}}
+{{- with include "tally.cassandra.caSecretName" . -}}
+- name: cassandra-ca
+  secret:
+    secretName: {{ . }}
+    items:
+      - key: {{ $.Values.cassandra.tls.caKey }}
+        path: {{ $.Values.cassandra.tls.caKey }}
+{{- end }}
+{{- end }}
+
 {{/* CASSANDRA_USERNAME and CASSANDRA_PASSWORD from the Secret named by the argument (nothing for ""). */}}
 {{- define "tally.cassandra.credentialsEnv" -}}
 {{- with . -}}
@@ -126,6 +161,9 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ .Values.cassandra.localDataCenter | quote }}
 - name: CASSANDRA_REQUEST_TIMEOUT_MS
   value: {{ .Values.cassandra.requestTimeoutMs | quote }}
+{{- with include "tally.cassandra.caEnv" . }}
+{{ . }}
+{{- end }}
 {{- with include "tally.memcached.servers" . }}
 - name: MEMCACHED_SERVERS
   value: {{ . | quote }}

@@ -352,6 +352,9 @@ describeInCluster('the journey of a user, in the cluster', () => {
         .map((n) => `secret/tally-rollup-${n}`)
         .sort(),
     );
+    // Cassandra speaks TLS only: the Job verified it against the CA the operator put beside the Job's credentials.
+    const data = kubectl('get', 'secret', `tally-rollup-${cns.eventual}`, '-n', tenant, '-o', 'jsonpath={.data}');
+    expect(Object.keys(JSON.parse(data) as object).sort()).toEqual(['ca.crt', 'password', 'username']);
   });
 
   /** Runs the client's load while `disrupt` rolls or kills runtime pods; returns what the client saw and the count. */

@@ -45,6 +45,7 @@ interface Container {
   readinessProbe?: { httpGet?: { path: string; port: string | number } };
   resources?: { requests?: Record<string, string> };
   securityContext?: Record<string, unknown>;
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
 }
 interface RuntimePort {
   port: number;
@@ -56,6 +57,7 @@ interface PodSpec {
   imagePullSecrets?: { name: string }[];
   securityContext?: Record<string, unknown>;
   containers: Container[];
+  volumes?: { name: string; secret?: { secretName: string; items?: { key: string; path: string }[] } }[];
 }
 
 let tmp: string;
@@ -600,6 +602,40 @@ describe('helm chart (helm/tally)', () => {
     }
     // The operator's Secret is never handed to the rollup Jobs: they get a role of their own (operator/reconcile/access.ts).
     expect(env(find(objs, 'Deployment', operatorName)).has('TALLY_CASSANDRA_SECRET')).toBe(false);
+  });
+
+  it('with a CA from an existing Secret, the operator and the runtime verify Cassandra with TLS', () => {
+    const objs = render({ cassandra: { tls: { existingSecret: 'cassandra-ca', caKey: 'root.pem' } } });
+    expect(ofKind(objs, 'Secret')).toHaveLength(0);
+    for (const name of [operatorName, runtimeName]) {
+      const deploy = find(objs, 'Deployment', name);
+      const file = envValue(deploy, 'CASSANDRA_CA_FILE')!;
+      const mount = container(deploy).volumeMounts!.find((m) => m.name === 'cassandra-ca')!;
+      expect(file).toBe(`${mount.mountPath}/root.pem`);
+      expect(mount.readOnly).toBe(true);
+      expect(podSpec(deploy).volumes!.find((v) => v.name === 'cassandra-ca')?.secret).toEqual({
+        secretName: 'cassandra-ca',
+        items: [{ key: 'root.pem', path: 'root.pem' }],
+      });
+    }
+  });
+
+  it('creates the CA Secret from a PEM value, refuses a value that is no certificate, and is off by default', () => {
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    const objs = render({ cassandra: { tls: { ca: pem } } });
+    const secret = find(objs, 'Secret', `${RELEASE}-tally-cassandra-ca`, NAMESPACE) as unknown as {
+      stringData: Record<string, string>;
+    };
+    expect(secret.stringData).toEqual({ 'ca.crt': pem });
+    expect(
+      podSpec(find(objs, 'Deployment', runtimeName)).volumes!.find((v) => v.name === 'cassandra-ca')?.secret,
+    ).toMatchObject({ secretName: `${RELEASE}-tally-cassandra-ca` });
+    expect(() => render({ cassandra: { tls: { ca: 'not a certificate' } } })).toThrow(/cassandra\/tls\/ca/);
+    const plain = render();
+    for (const name of [operatorName, runtimeName]) {
+      expect(env(find(plain, 'Deployment', name)).has('CASSANDRA_CA_FILE')).toBe(false);
+      expect(podSpec(find(plain, 'Deployment', name)).volumes!.map((v) => v.name)).toEqual(['tmp']);
+    }
   });
 
   it("gives the runtime its own role's Secret and tells the operator the role to grant", () => {

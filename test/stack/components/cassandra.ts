@@ -53,11 +53,23 @@ function saveCredentials(dir: string, creds: StackCredentials): void {
   fs.renameSync(tmp, credentialsFile(dir));
 }
 
-function client(contactPoints: string, localDataCenter: string, credentials?: Credentials): Client {
+/** Where the stack keeps the certificates Cassandra serves CQL with (cassandra-certs.sh). */
+const tlsDir = (dir: string): string => path.join(dir, 'tls');
+const caFile = (dir: string): string => path.join(tlsDir(dir), 'ca.crt');
+/** The stack's own superuser, for tests that look at what only a superuser may see (e.g. system_views.clients). */
+export function stackSuperuser(): Credentials {
+  return { username: ROLES.admin, password: loadCredentials(path.join(stateDir(), 'cassandra')).admin };
+}
+
+/** The CA the stack's own Cassandra serves CQL under (the file exists once it has started with TLS). */
+export const stackCaFile = (): string => caFile(path.join(stateDir(), 'cassandra'));
+
+function client(contactPoints: string, localDataCenter: string, credentials?: Credentials, ca?: string): Client {
   return new Client({
     contactPoints: contactPoints.split(','),
     localDataCenter,
     ...(credentials ? { credentials } : {}),
+    ...(ca ? { sslOptions: { ca: [fs.readFileSync(ca, 'utf8')], rejectUnauthorized: true } } : {}),
     isMetadataSyncEnabled: false,
     socketOptions: { connectTimeout: 2000, readTimeout: 5000 },
   });
@@ -68,8 +80,9 @@ export async function cassandraVersion(
   contactPoints: string,
   localDataCenter: string,
   credentials?: Credentials,
+  ca?: string,
 ): Promise<string> {
-  const c = client(contactPoints, localDataCenter, credentials);
+  const c = client(contactPoints, localDataCenter, credentials, ca);
   try {
     await c.connect();
     const rs = await c.execute('SELECT release_version FROM system.local');
@@ -95,7 +108,7 @@ const literal = (value: string): string => `'${value.replace(/'/g, "''")}'`;
  */
 async function superuser(address: string, dir: string, creds: StackCredentials): Promise<Client> {
   const tryLogin = async (credentials: Credentials): Promise<Client | undefined> => {
-    const c = client(address, LOCAL_DC, credentials);
+    const c = client(address, LOCAL_DC, credentials, caFile(dir));
     try {
       await c.connect();
       return c;
@@ -133,7 +146,7 @@ async function ensureRoles(address: string, dir: string, creds: StackCredentials
       `CREATE ROLE IF NOT EXISTS ${quoted(ROLES.admin)} WITH SUPERUSER = true AND LOGIN = true AND PASSWORD = ${literal(creds.admin)}`,
     );
     await c.shutdown();
-    c = client(address, LOCAL_DC, { username: ROLES.admin, password: creds.admin });
+    c = client(address, LOCAL_DC, { username: ROLES.admin, password: creds.admin }, caFile(dir));
     await c.connect();
     await run(`DROP ROLE IF EXISTS ${quoted(DEFAULT_SUPERUSER.username)}`);
     await login(ROLES.operator, creds.operator);
@@ -158,11 +171,15 @@ async function ensureRoles(address: string, dir: string, creds: StackCredentials
   }
 }
 
-/** What .tally/env exports for Cassandra: the operator's credentials for every tool and test, the runtime's apart. */
-function endpointEnv(address: string, creds: StackCredentials): Record<string, string> {
+/**
+ * What .tally/env exports for Cassandra: the operator's credentials for every tool and test, the runtime's apart, and
+ * the CA that Cassandra's TLS certificate chains to.
+ */
+function endpointEnv(address: string, dir: string, creds: StackCredentials): Record<string, string> {
   return {
     CASSANDRA_CONTACT_POINTS: address,
     CASSANDRA_LOCAL_DC: LOCAL_DC,
+    CASSANDRA_CA_FILE: caFile(dir),
     CASSANDRA_USERNAME: ROLES.operator,
     CASSANDRA_PASSWORD: creds.operator,
     TALLY_CASSANDRA_RUNTIME_ROLE: ROLES.runtime,
@@ -196,6 +213,7 @@ export const cassandra: Component = {
           'CASSANDRA_PASSWORD',
           'TALLY_CASSANDRA_RUNTIME_ROLE',
           'TALLY_CASSANDRA_RUNTIME_PASSWORD',
+          'CASSANDRA_CA_FILE',
         ]),
       },
     };
@@ -206,9 +224,9 @@ export const cassandra: Component = {
   },
 
   // Pods reach Cassandra on the node's bridge address (the chart expects it outside the cluster): switching restarts it.
-  // The second part names the configuration cassandra-cmd.sh writes, so a running one without it is restarted.
+  // The rest names the configuration cassandra-cmd.sh writes, so a running one without it is restarted.
   fingerprint() {
-    return `${nodeEnabled() ? 'with-node' : ''}/password-auth`;
+    return `${nodeEnabled() ? 'with-node' : ''}/password-auth/tls`;
   },
 
   async start(_env, previous): Promise<Endpoint> {
@@ -219,14 +237,14 @@ export const cassandra: Component = {
     const storagePort = await portOr(previous?.ports?.storage);
     const jmxPort = await portOr(previous?.ports?.jmx);
     const dir = path.join(stateDir(), 'cassandra');
-    const record = startProcess(PROCESS, 'bash', [
-      stackScript('cassandra-cmd.sh'),
-      dir,
-      String(nativePort),
-      String(storagePort),
-      String(jmxPort),
-      host,
-    ]);
+    // Both addresses, whichever CQL listens on now: switching the node on or off keeps the CA clients trust.
+    await runCommand('bash', [stackScript('cassandra-certs.sh'), tlsDir(dir), '127.0.0.1', BRIDGE_IP]);
+    const record = startProcess(
+      PROCESS,
+      'bash',
+      [stackScript('cassandra-cmd.sh'), dir, String(nativePort), String(storagePort), String(jmxPort), host],
+      { env: { ...process.env, CASSANDRA_TLS_DIR: tlsDir(dir) } },
+    );
     const address = `${host}:${nativePort}`;
     const creds = loadCredentials(dir);
     await waitFor(
@@ -251,7 +269,7 @@ export const cassandra: Component = {
     await ensureRoles(address, dir, creds);
     return {
       address,
-      env: endpointEnv(address, creds),
+      env: endpointEnv(address, dir, creds),
       ports: { native: nativePort, storage: storagePort, jmx: jmxPort },
     };
   },
@@ -261,6 +279,7 @@ export const cassandra: Component = {
       endpoint.env.CASSANDRA_CONTACT_POINTS!,
       endpoint.env.CASSANDRA_LOCAL_DC ?? LOCAL_DC,
       credentialsOf(endpoint.env),
+      endpoint.env.CASSANDRA_CA_FILE,
     );
     return { ok: true, version };
   },

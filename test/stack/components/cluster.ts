@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as yaml from 'js-yaml';
@@ -8,6 +9,7 @@ import { say, StackError } from '../log';
 import { ensureDir, repoRoot, stateDir } from '../paths';
 import { BRIDGE_IP, run } from '../node-network';
 import { waitFor } from '../wait';
+import { stackCaFile } from './cassandra';
 import { importImage } from './node';
 import { EXAMPLES_NAMESPACE } from './runtime';
 
@@ -26,7 +28,8 @@ export function chartDir(): string {
 
 /**
  * The chart values for the local cluster: the images built here (never pulled), Cassandra on the bridge address with
- * the stack's roles (`env`: .tally/env's CASSANDRA_* for the operator, TALLY_CASSANDRA_RUNTIME_* for the runtime).
+ * the stack's roles (`env`: .tally/env's CASSANDRA_* for the operator, TALLY_CASSANDRA_RUNTIME_* for the runtime) and
+ * its TLS CA (CASSANDRA_CA_FILE).
  */
 export function localValues(images: Record<string, string>, env: Record<string, string>): Record<string, unknown> {
   const image = (ref: string): { repository: string; tag: string; pullPolicy: string } => {
@@ -42,6 +45,8 @@ export function localValues(images: Record<string, string>, env: Record<string, 
         username: env.TALLY_CASSANDRA_RUNTIME_ROLE ?? '',
         password: env.TALLY_CASSANDRA_RUNTIME_PASSWORD ?? '',
       },
+      // The CA of the stack's Cassandra certificate: the chart puts it in a Secret the pods verify against.
+      ...(env.CASSANDRA_CA_FILE ? { tls: { ca: fs.readFileSync(env.CASSANDRA_CA_FILE, 'utf8') } } : {}),
     },
     operator: { image: image(images.TALLY_IMAGE_OPERATOR!) },
     runtime: {
@@ -184,8 +189,13 @@ export const cluster: Component = {
     await ensureImages();
   },
 
-  // New images (a change of the product or its Dockerfile) upgrade the release.
-  fingerprint: clusterImageRefs,
+  // New images (a change of the product or its Dockerfile) upgrade the release, and so does a new Cassandra CA (the
+  // chart's values carry it; pods holding the old one could not connect).
+  fingerprint() {
+    const ca = stackCaFile();
+    const caHash = fs.existsSync(ca) ? createHash('sha256').update(fs.readFileSync(ca)).digest('hex').slice(0, 16) : '';
+    return `${clusterImageRefs()} ca:${caHash}`;
+  },
 
   stop: () => Promise.resolve(false),
 
