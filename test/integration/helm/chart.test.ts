@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import * as yaml from 'js-yaml';
 import { requireEnv } from '../../support/env';
 import { resolveCounterNamespace } from '../../../api/resolve';
+import { DEFAULT_NEAR_CACHE_LIMITS } from '../../../runtime/cache/near-cache';
 import { desiredCronJob } from '../../../operator/reconcile/cronjob';
 import { counterNamespace, operatorConfig } from '../../../operator/reconcile/fakes';
 
@@ -602,6 +603,17 @@ describe('helm chart (helm/tally)', () => {
     }
     // The operator's Secret is never handed to the rollup Jobs: they get a role of their own (operator/reconcile/access.ts).
     expect(env(find(objs, 'Deployment', operatorName)).has('TALLY_CASSANDRA_SECRET')).toBe(false);
+  });
+
+  it("bounds the runtime's near cache from values, the same defaults as tally serve, and refuses a zero", () => {
+    const rt = (values: object = {}) => find(render(values), 'Deployment', runtimeName);
+    expect([envValue(rt(), 'TALLY_NEAR_CACHE_ENTRIES'), envValue(rt(), 'TALLY_NEAR_CACHE_MB')]).toEqual([
+      String(DEFAULT_NEAR_CACHE_LIMITS.entries),
+      String(DEFAULT_NEAR_CACHE_LIMITS.bytes / 1024 / 1024),
+    ]);
+    const set = rt({ runtime: { nearCache: { entries: 5000, mb: 8 } } });
+    expect([envValue(set, 'TALLY_NEAR_CACHE_ENTRIES'), envValue(set, 'TALLY_NEAR_CACHE_MB')]).toEqual(['5000', '8']);
+    expect(() => render({ runtime: { nearCache: { mb: 0 } } })).toThrow(/nearCache\/mb/);
   });
 
   it('with a CA from an existing Secret, the operator and the runtime verify Cassandra with TLS', () => {
