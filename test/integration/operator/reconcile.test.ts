@@ -23,6 +23,9 @@ import { TcpProxy } from '../../support/tcp-proxy';
 import { GROUP, createCounterNamespace, reconcileToRest, reconcilerOn, stackOperatorConfig } from './reconcile-support';
 
 /** The reconciler, driven step by step against the real API server, Cassandra and controller-manager. */
+/** A DBA's schema change waits for schema agreement: longer than the 1 s request timeout Tally's clients use. */
+const DDL = { readTimeout: 60_000 };
+
 describe('reconciling a CounterNamespace', () => {
   const run = uniqueSuffix();
   const ns = `tally-rec-${run}`;
@@ -315,8 +318,14 @@ describe('reconciling a CounterNamespace', () => {
     const dc = stackEnv().CASSANDRA_LOCAL_DC!;
     await cassandra.execute(
       `CREATE KEYSPACE ${keyspace} WITH replication = {'class': 'NetworkTopologyStrategy', '${dc}': 1}`,
+      [],
+      DDL,
     );
-    await cassandra.execute(`CREATE TABLE ${keyspace}.events (id int PRIMARY KEY) WITH default_time_to_live = 60`);
+    await cassandra.execute(
+      `CREATE TABLE ${keyspace}.events (id int PRIMARY KEY) WITH default_time_to_live = 60`,
+      [],
+      DDL,
+    );
     await create(name, { cassandra: { keyspace }, eventStorage: { retentionSeconds: 7200 } });
     expect(await reconcile(name)).toMatchObject({ kind: 'requeue' });
     const cns = await get(name);
@@ -336,6 +345,8 @@ describe('reconciling a CounterNamespace', () => {
     keyspaces.push(keyspace);
     await cassandra.execute(
       `CREATE KEYSPACE ${keyspace} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`,
+      [],
+      DDL,
     );
     await create(name, { cassandra: { keyspace }, deletionPolicy: 'Delete' });
     expect(await reconcile(name)).toEqual({ kind: 'done' });
