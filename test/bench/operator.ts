@@ -38,13 +38,14 @@ function quantileFromBuckets(
 
 /**
  * Time for the operator to bring `count` CounterNamespaces to Ready, beside the same DDL (keyspace + two tables each)
- * run back to back through cassandra-driver.
+ * run back to back through cassandra-driver (ddlBaseline: false skips it, ddlSeconds is then NaN: the scale run).
  */
 export async function benchOperator(
   env: NodeJS.ProcessEnv,
   client: Client,
   count: number,
   say: (m: string) => void,
+  opts: { ddlBaseline?: boolean } = {},
 ): Promise<OperatorBench> {
   const run = randomUUID().slice(0, 6);
   const kc = new KubeConfig();
@@ -111,6 +112,7 @@ export async function benchOperator(
     const reconcileP99Seconds = quantileFromBuckets(histogram.values, 0.99);
     const reconciles = operator.reconciles;
     for (const name of names) keyspaces.push(`tally_${name.replace(/-/g, '_')}`);
+    if (opts.ddlBaseline === false) return { count, operatorSeconds, ddlSeconds: NaN, reconcileP99Seconds, reconciles };
 
     say(`baseline: the same DDL for ${count} namespaces, back to back through cassandra-driver`);
     const t0 = process.hrtime.bigint();
