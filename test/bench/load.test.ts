@@ -1,4 +1,4 @@
-import { openLoop } from './load';
+import { closedLoop, openLoop } from './load';
 
 describe('openLoop', () => {
   it('keeps to the offered rate and counts latency from when a request was due (no coordinated omission)', async () => {
@@ -16,5 +16,19 @@ describe('openLoop', () => {
     // Measured from when they were due, most requests show the stall; from when they were sent, most would take
     // 10 ms (a closed loop, or a clock started at sending, hides it).
     expect(result.p50Ms).toBeGreaterThan(100);
+  });
+});
+
+describe('closedLoop', () => {
+  it('keeps the latency of every measured request, sorted, for the latency distributions', async () => {
+    const result = await closedLoop({ concurrency: 4, seconds: 0.3, warmupSeconds: 0.1 }, async (loop) => {
+      await new Promise((r) => setTimeout(r, 5 + loop * 5));
+    });
+    expect(result.latenciesMs).toHaveLength(result.requests);
+    expect(result.requests).toBeGreaterThan(10);
+    expect(result.latenciesMs).toEqual([...result.latenciesMs].sort((a, b) => a - b));
+    expect(result.latenciesMs[0]).toBeGreaterThanOrEqual(3);
+    expect(result.latenciesMs.at(-1)).toBeGreaterThanOrEqual(15);
+    expect(result.p99Ms).toBe(result.latenciesMs[Math.floor(0.99 * result.requests)]);
   });
 });

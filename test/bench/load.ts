@@ -9,14 +9,16 @@ export interface LoadResult {
   p50Ms: number;
   p99Ms: number;
   p999Ms: number;
+  /** The latency (ms) of every measured request, sorted: what the report's latency distributions are drawn from. */
+  latenciesMs: number[];
   firstError?: string;
 }
 
-/** The p50, p99 and p99.9 of latencies (ms), which it sorts. */
-function percentiles(latencies: number[]): Pick<LoadResult, 'p50Ms' | 'p99Ms' | 'p999Ms'> {
+/** The p50, p99 and p99.9 of latencies (ms), and the latencies, sorted (in place). */
+function percentiles(latencies: number[]): Pick<LoadResult, 'p50Ms' | 'p99Ms' | 'p999Ms' | 'latenciesMs'> {
   latencies.sort((a, b) => a - b);
   const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
-  return { p50Ms: pct(0.5), p99Ms: pct(0.99), p999Ms: pct(0.999) };
+  return { p50Ms: pct(0.5), p99Ms: pct(0.99), p999Ms: pct(0.999), latenciesMs: latencies };
 }
 
 /** Closed-loop load: `concurrency` loops each send one request at a time for `seconds`, after a warm-up. */
