@@ -371,12 +371,11 @@ function sweepPlot(sweep: ConcurrencySweep): Plot {
     file: `concurrency-${sweep.id}.svg`,
     alt: `Throughput against concurrency: ${plain(sweep.title)}`,
     caption:
-      `Throughput (requests answered per second, closed loop) of ${sweep.title} at concurrency ` +
-      `${concurrencies.join(', ')} (requests in flight; a log axis): where a curve flattens, more requests in flight ` +
-      'only wait longer. The table gives the ratio and both p99s at each concurrency.',
+      `Throughput of ${sweep.tally.name} and ${sweep.baseline.name} at concurrency ${concurrencies.join(', ')}. ` +
+      `${sweep.method}.`,
     svg: () =>
       lineChartSvg({
-        title: `${plain(sweep.title)}: throughput against concurrency`,
+        title: plain(sweep.title),
         xLabel: 'concurrency (requests in flight)',
         yLabel: 'requests/s',
         logX: true,
@@ -393,10 +392,7 @@ function latencyPlot(d: LatencyDistribution): Plot {
   return {
     file: `latency-${d.id}.svg`,
     alt: `Latency by percentile: ${plain(d.title)}`,
-    caption:
-      `Latency by percentile of ${names.join(' and ')}, ${d.method}: each curve gives the latency (ms, log axis) ` +
-      'below which that share of requests was answered, each nine (p90, p99, p99.9) as wide as the one before, so ' +
-      'the tail reads as clearly as the median; lower is faster, and a curve ends at its slowest request.',
+    caption: `Latency by percentile of ${names.join(' and ')}, ${d.method}.`,
     svg: () => latencyChartSvg({ title: plain(d.title), series: d.sides }),
   };
 }
@@ -427,14 +423,26 @@ function plotSections(report: BenchReport): string[] {
   const out: string[] = [];
   const sweeps = report.sweeps ?? [];
   if (sweeps.length > 0) {
-    out.push('## Throughput against concurrency', '');
-    for (const sweep of sweeps) {
-      out.push(`### ${sweep.title}`, '', ...image(sweepPlot(sweep)), `${sweep.method}.`, '', ...sweepTable(sweep), '');
-    }
+    out.push(
+      '## Throughput against concurrency',
+      '',
+      'Requests answered per second, closed loop, at each concurrency (requests in flight, on a log axis): where a ' +
+        'curve flattens, more requests in flight only wait longer. Each table gives the ratio and both p99s.',
+      '',
+    );
+    for (const sweep of sweeps)
+      out.push(`### ${sweep.title}`, '', ...image(sweepPlot(sweep)), ...sweepTable(sweep), '');
   }
   const latencies = report.latencies ?? [];
   if (latencies.length > 0) {
-    out.push('## Latency distributions', '');
+    out.push(
+      '## Latency distributions',
+      '',
+      'Each curve gives the latency (ms, on a log axis) within which that share of requests was answered, each nine ' +
+        '(p90, p99, p99.9) as wide as the one before, so the tail reads as clearly as the median. Lower is faster; a ' +
+        'curve ends at its slowest request.',
+      '',
+    );
     for (const d of latencies) out.push(`### ${d.title}`, '', ...image(latencyPlot(d)));
   }
   return out;
