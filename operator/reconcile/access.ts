@@ -7,7 +7,7 @@ import { claimOf } from '../../store/ownership';
 import { rollupRoleName, rollupRolePassword } from '../../store/roles';
 import { rollupCredentialsEnabled, rollupSecretEnabled, type OperatorConfig } from '../config';
 import type { ReconcileContext } from './context';
-import { ownedLabels, ownerReference, rollupSecretName } from './owned';
+import { ROLLUP_CA_KEY, ownedLabels, ownerReference, rollupSecretName } from './owned';
 import { applyFailed } from './owned-objects';
 import { cassandraDown, cassandraRefused } from './schema';
 import { Continue, type StepResult } from './step';
@@ -54,9 +54,6 @@ export async function ensureRollupRole(ctx: ReconcileContext): Promise<StepResul
   }
   return Continue;
 }
-
-/** The key of the Cassandra CA in the rollup Job's Secret. */
-export const ROLLUP_CA_KEY = 'ca.crt';
 
 /** The rollup Job's Secret: its role's credentials and, with TLS, the CA Cassandra's certificate chains to. */
 export function desiredRollupSecret(cns: CounterNamespace, op: OperatorConfig): V1Secret {

@@ -3,8 +3,7 @@ import type { NamespaceConfig } from '../../api/namespace-config';
 import type { CounterNamespace } from '../../api/types';
 import { CONFIG_KEY, configMapName, cronJobName } from '../../api/names';
 import { rollupCredentialsEnabled, type OperatorConfig } from '../config';
-import { ROLLUP_CA_KEY } from './access';
-import { ownedLabels, ownerReference, rollupSecretName } from './owned';
+import { ROLLUP_CA_KEY, ownedLabels, ownerReference, rollupSecretName } from './owned';
 
 const CONFIG_MOUNT = '/etc/tally/namespace';
 const CA_MOUNT = '/etc/tally/cassandra-ca';

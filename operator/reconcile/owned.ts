@@ -4,6 +4,8 @@ import { LABELS, MANAGED_BY, PART_OF, boundedName } from '../../api/names';
 
 /** The Secret holding the rollup Job's Cassandra role (./access.ts), beside its CronJob. */
 export const rollupSecretName = (name: string): string => boundedName('tally-rollup', name, 253);
+/** The key of the Cassandra CA in the rollup Job's Secret (with TLS). */
+export const ROLLUP_CA_KEY = 'ca.crt';
 
 /** The controller owner reference every owned object carries, so the garbage collector removes it with its owner. */
 export function ownerReference(cns: CounterNamespace): V1OwnerReference {
