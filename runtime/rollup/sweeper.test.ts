@@ -74,6 +74,25 @@ describe('sweep', () => {
     expect(summary.errors[0]).toMatch(/^c\d+: read timed out$/);
   });
 
+  it('tries a rollup that timed out again, twice, and counts what still fails', async () => {
+    const memory = new MemoryCounterStore(config);
+    await counters(memory, 3);
+    const timedOut = (): Error => Object.assign(new Error('timed out'), { name: 'OperationTimedOutError' });
+    // c0 times out once, c1 twice, c2 on every attempt.
+    const attempts = new Map<string, number>();
+    const readRow = memory.store.readRow.bind(memory.store);
+    memory.store.readRow = (counter: string) => {
+      const n = (attempts.get(counter) ?? 0) + 1;
+      attempts.set(counter, n);
+      if (n <= { c0: 1, c1: 2, c2: 99 }[counter]!) return Promise.reject(timedOut());
+      return readRow(counter);
+    };
+    const summary = await sweep(memory.store, undefined, opts(3));
+    expect(summary).toMatchObject({ behind: 3, rolled: 2, failed: 1, retried: 1 + 2 + 2 });
+    expect(Object.fromEntries(attempts)).toEqual({ c0: 2, c1: 3, c2: 3 });
+    expect(summary.errors).toEqual(['c2: timed out']);
+  });
+
   it('writes no checkpoint while the clock guard holds them, before or during the scan', async () => {
     const memory = new MemoryCounterStore(config);
     await counters(memory, 6);

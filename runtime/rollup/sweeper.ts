@@ -1,6 +1,7 @@
 import type { RollupCache } from '../cache/rollup-cache';
 import { Semaphore } from '../../lib/concurrency';
 import { messageOf } from '../../lib/errors';
+import { isUnavailable } from '../../store/client';
 import type { CounterStore } from '../storage/counter-store';
 import type { ClockTrust } from '../clock/clock-guard';
 import { clockOffsetBoundMs, isBehind, rollupCounter } from './rollup';
@@ -12,12 +13,33 @@ export interface SweepSummary {
   rolled: number;
   current: number;
   failed: number;
+  /** Rollups tried again after Cassandra timed out or was unavailable (each counted once per retry). */
+  retried: number;
   eventsRead: number;
   durationMs: number;
   errors: string[];
 }
 
 const MAX_REPORTED_ERRORS = 10;
+/**
+ * A rollup that timed out is tried again, twice, after 250 and 500 ms: a busy Cassandra times out a few of thousands
+ * of rollups, and without a retry each waits for the next scheduled run. Safe: a rollup is idempotent (it recomputes
+ * the checkpoint from the events up to the horizon).
+ */
+const RETRY_DELAYS_MS = [250, 500];
+
+async function withRetries<T>(attempt: () => Promise<T>, onRetry: () => void): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      const delay = RETRY_DELAYS_MS[i];
+      if (delay === undefined || !isUnavailable(err)) throw err;
+      onRetry();
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
 
 /**
  * The sweeper behind the rollup CronJob: pages through the rollups table and rolls up every counter whose last
@@ -41,6 +63,7 @@ export async function sweep(
     rolled: 0,
     current: 0,
     failed: 0,
+    retried: 0,
     eventsRead: 0,
     durationMs: 0,
     errors: [],
@@ -52,11 +75,13 @@ export async function sweep(
     if (!isBehind(row)) continue;
     summary.behind++;
     await slots.acquire();
-    void Promise.resolve()
-      .then(() => {
+    void withRetries(
+      () => {
         trusted();
         return rollupCounter(store, cache, row.counter, now());
-      })
+      },
+      () => summary.retried++,
+    )
       .then((outcome) => {
         if (outcome.result === 'rolled') summary.rolled++;
         else summary.current++;
