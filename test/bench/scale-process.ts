@@ -139,10 +139,24 @@ export interface SweepRun {
   behind: number;
   rolled: number;
   failed: number;
+  retried: number;
   eventsRead: number;
   peakRssMiB: number;
+  /** Its V8 heap cap (--max-old-space-size). */
+  heapCapMiB: number;
+  /** The first errors its summary names (at most ten). */
+  errors: string[];
   exitCode: number | null;
 }
+
+/**
+ * The sweeper's V8 heap is capped (SCALE_SWEEPER_HEAP_MB, default 128 MiB): RSS alone cannot tell memory it holds
+ * from garbage V8 has not yet collected, but a sweep that keeps something per counter runs out of a fixed heap once
+ * there are enough counters, and fails the run.
+ */
+export const SWEEPER_HEAP_MB = Number(process.env.SCALE_SWEEPER_HEAP_MB ?? 128);
+/** Extra node flags for the sweeper, e.g. SCALE_SWEEPER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
+const SWEEPER_NODE_ARGS = (process.env.SCALE_SWEEPER_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
 /**
  * Runs the sweeper the rollup CronJob runs (`tally rollup --namespaces dir --namespace name`) as a process of its
@@ -150,7 +164,17 @@ export interface SweepRun {
  */
 export async function runSweeper(env: NodeJS.ProcessEnv, dir: string, namespace: string): Promise<SweepRun> {
   const t0 = Date.now();
-  const child = spawn(process.execPath, [cli(), 'rollup', '--namespaces', dir, '--namespace', namespace], {
+  const args = [
+    `--max-old-space-size=${SWEEPER_HEAP_MB}`,
+    ...SWEEPER_NODE_ARGS,
+    cli(),
+    'rollup',
+    '--namespaces',
+    dir,
+    '--namespace',
+    namespace,
+  ];
+  const child = spawn(process.execPath, args, {
     env: { ...env, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -176,8 +200,11 @@ export async function runSweeper(env: NodeJS.ProcessEnv, dir: string, namespace:
     behind: summary.behind ?? NaN,
     rolled: summary.rolled ?? NaN,
     failed: summary.failed ?? NaN,
+    retried: summary.retried ?? NaN,
     eventsRead: summary.eventsRead ?? NaN,
     peakRssMiB: rss.peak(),
+    heapCapMiB: SWEEPER_HEAP_MB,
+    errors: summary.errors ?? [],
     exitCode,
   };
 }

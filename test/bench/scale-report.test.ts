@@ -8,8 +8,11 @@ const sweep = (ms: number, rss: number, rolled: number) => ({
   behind: rolled,
   rolled,
   failed: 0,
+  retried: 0,
   eventsRead: rolled,
   peakRssMiB: rss,
+  heapCapMiB: 128,
+  errors: [],
   exitCode: 0,
 });
 

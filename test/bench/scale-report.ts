@@ -260,7 +260,9 @@ export function renderScaleSection(r: ScaleResults): string {
         'stopped, one event per counter is written straight to the tables, so every counter is behind its checkpoint, ' +
         'and the sweeper the rollup CronJob runs (`tally rollup`) is run as a process of its own: once with every ' +
         'counter behind, once right after with every counter current (a scan of the rollups table only). Its duration ' +
-        'is its own summary’s `durationMs`; its memory is sampled every 100 ms.',
+        'is its own summary’s `durationMs`; its memory is sampled every 100 ms, with its V8 heap capped at ' +
+        `${c[0]!.sweepBehind.heapCapMiB} MiB (\`--max-old-space-size\`), so a sweeper holding anything per counter would run out of ` +
+        'heap and fail the run, where RSS alone also counts garbage not yet collected.',
       '',
       ...table(
         [
@@ -270,7 +272,7 @@ export function renderScaleSection(r: ScaleResults): string {
           'runtime CPU µs per add',
           'fill, adds/s',
           'runtime RSS peak / drained MiB',
-          'sweep, all behind: s / rolled / peak RSS MiB',
+          'sweep, all behind: s / rolled / failed / retried / peak RSS MiB',
           'sweep, all current: s / peak RSS MiB',
         ],
         c.map((x) => [
@@ -280,7 +282,10 @@ export function renderScaleSection(r: ScaleResults): string {
           int(x.addCount.cpuUsPerAdd),
           int(x.fillAddsPerSecond) + (x.fillFailed > 0 ? ` (${int(x.fillFailed)} refused)` : ''),
           `${int(x.runtimePeakRssMiB)} / ${int(x.runtimeAfterRssMiB)}`,
-          `${sec(x.sweepBehind.durationMs)} / ${int(x.sweepBehind.rolled)} / ${int(x.sweepBehind.peakRssMiB)}`,
+          [x.sweepBehind.durationMs / 1000, x.sweepBehind.rolled, x.sweepBehind.failed, x.sweepBehind.retried]
+            .map((v, i) => (i === 0 ? sec(v * 1000) : int(v)))
+            .concat(int(x.sweepBehind.peakRssMiB))
+            .join(' / '),
           `${sec(x.sweepCurrent.durationMs)} / ${int(x.sweepCurrent.peakRssMiB)}`,
         ]),
       ),
