@@ -45,6 +45,8 @@ describeInCluster('the journey of a user, in the cluster', () => {
     KUBECONFIG: requireEnv('KUBECONFIG'),
     TALLY_HELM: requireEnv('TALLY_HELM'),
     CASSANDRA_CONTACT_POINTS: requireEnv('CASSANDRA_CONTACT_POINTS'),
+    // The CA of the stack's Cassandra (TLS only): installRelease passes it as cassandra.tls.ca.
+    CASSANDRA_CA_FILE: requireEnv('CASSANDRA_CA_FILE'),
   });
   const images = (): BuiltImage[] =>
     ['runtime', 'operator', 'memcached'].map((name) => ({
