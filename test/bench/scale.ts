@@ -70,7 +70,8 @@ function shownSettings(): Record<string, string> {
 async function writeSection(file: string, body: string): Promise<void> {
   const prettier = await import('prettier');
   const options = (await prettier.resolveConfig(file)) ?? {};
-  const doc = replaceSection(fs.readFileSync(file, 'utf8'), body);
+  // A scratch SCALE_DOCS_DIR may have no benchmarks.md yet: the section is then the whole file.
+  const doc = replaceSection(fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '', body);
   fs.writeFileSync(file, await prettier.format(doc, { ...options, filepath: file }));
 }
 
